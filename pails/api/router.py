@@ -1,0 +1,117 @@
+"""Turns a request line into a typed Endpoint. Pure: no I/O, no aiohttp."""
+
+from __future__ import annotations
+
+from collections.abc import Container
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from pails.errors import S3Error
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    operation: str
+    bucket: str | None
+    key: str | None
+
+
+# Sub-resources S3 knows but Pails does not serve yet: answered with NotImplemented, never
+# mistaken for a plain object or bucket operation.
+_UNSUPPORTED_SUBRESOURCES = frozenset(
+    {
+        "accelerate", "acl", "analytics", "attributes", "cors", "encryption", "intelligent-tiering",
+        "inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification",
+        "object-lock", "ownershipControls", "policy", "policyStatus", "publicAccessBlock",
+        "replication", "requestPayment", "restore", "retention", "select", "tagging", "torrent",
+        "uploadId", "uploads", "versioning", "versions", "website",
+    }
+)  # fmt: skip
+
+
+def split_host(host: str, domain: str) -> str | None:
+    """The bucket named by a virtual-hosted-style Host header, if any."""
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.lower()
+    suffix = "." + domain
+    if domain and name.endswith(suffix) and len(name) > len(suffix):
+        return name[: -len(suffix)]
+    return None
+
+
+def resolve(
+    method: str, host: str, raw_path: str, query: Container[str], domain: str
+) -> Endpoint:
+    """Map method x bucket? x key? x sub-resource to an operation name (the S3 API's names)."""
+    try:
+        path = unquote(raw_path, errors="strict")
+    except UnicodeDecodeError as exc:
+        raise S3Error("InvalidURI", "Couldn't parse the specified URI.", status=400) from exc
+    vhost_bucket = split_host(host, domain)
+    if vhost_bucket is not None:
+        bucket: str | None = vhost_bucket
+        key = path[1:] if path.startswith("/") else path
+    else:
+        trimmed = path[1:] if path.startswith("/") else path
+        if not trimmed:
+            bucket, key = None, ""
+        else:
+            bucket, _, key = trimmed.partition("/")
+    if bucket is None:
+        if method == "GET":
+            return Endpoint("ListBuckets", None, None)
+        raise S3Error("MethodNotAllowed")
+    if key:
+        return Endpoint(_object_operation(method, query), bucket, key)
+    return Endpoint(_bucket_operation(method, query), bucket, None)
+
+
+def _unsupported(query: Container[str]) -> str | None:
+    for name in _UNSUPPORTED_SUBRESOURCES:
+        if name in query:
+            return name
+    return None
+
+
+def _bucket_operation(method: str, query: Container[str]) -> str:
+    if method == "GET":
+        if "location" in query:
+            return "GetBucketLocation"
+        if (sub := _unsupported(query)) is not None:
+            raise _not_implemented(sub)
+        return "ListObjectsV2" if "list-type" in query else "ListObjects"
+    if method == "HEAD":
+        return "HeadBucket"
+    if method == "PUT":
+        if (sub := _unsupported(query)) is not None:
+            raise _not_implemented(sub)
+        return "CreateBucket"
+    if method == "DELETE":
+        if (sub := _unsupported(query)) is not None:
+            raise _not_implemented(sub)
+        return "DeleteBucket"
+    if method == "POST":
+        if "delete" in query:
+            return "DeleteObjects"
+        raise _not_implemented("POST")
+    raise S3Error("MethodNotAllowed")
+
+
+def _object_operation(method: str, query: Container[str]) -> str:
+    if (sub := _unsupported(query)) is not None:
+        raise _not_implemented(sub)
+    if method == "GET":
+        return "GetObject"
+    if method == "HEAD":
+        return "HeadObject"
+    if method == "PUT":
+        return "PutObject"
+    if method == "DELETE":
+        return "DeleteObject"
+    if method == "POST":
+        raise _not_implemented("POST")
+    raise S3Error("MethodNotAllowed")
+
+
+def _not_implemented(what: str) -> S3Error:
+    return S3Error("NotImplemented", f"Pails does not implement '{what}' yet.")

@@ -1,0 +1,78 @@
+"""Bucket rules and operations: naming, creation races, deletion of empty buckets."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from pails.errors import S3Error
+from pails.iam.credentials import Identity
+from pails.limits import MAX_BUCKET_NAME, MIN_BUCKET_NAME
+from pails.meta.models import Bucket
+from pails.meta.store import BucketExists, BucketNotEmptyError, MetadataStore
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9.\-]*[a-z0-9]$")
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+def validate_bucket_name(name: str) -> None:
+    """AWS's general-purpose bucket naming rules."""
+    ok = (
+        MIN_BUCKET_NAME <= len(name) <= MAX_BUCKET_NAME
+        and _NAME.match(name) is not None
+        and ".." not in name
+        and not name.startswith(_RESERVED_PREFIXES)
+        and not name.endswith(_RESERVED_SUFFIXES)
+        and not _is_ip_address(name)
+    )
+    if not ok:
+        raise S3Error("InvalidBucketName", resource=name, extra={"BucketName": name})
+
+
+def _is_ip_address(name: str) -> bool:
+    try:
+        ipaddress.IPv4Address(name)
+    except ValueError:
+        return False
+    return True
+
+
+class BucketService:
+    def __init__(self, meta: MetadataStore, region: str) -> None:
+        self._meta = meta
+        self.region = region
+
+    async def create(self, name: str, owner: Identity, location: str | None) -> Bucket:
+        validate_bucket_name(name)
+        if location is not None and location != self.region:
+            if location == "" and self.region == "us-east-1":
+                pass
+            else:
+                raise S3Error(
+                    "IllegalLocationConstraintException",
+                    f"The {location or 'unspecified'} location constraint is incompatible for the region "
+                    f"specific endpoint this request was sent to.",
+                    resource=name,
+                )
+        try:
+            return await self._meta.create_bucket(name, owner.canonical_id, self.region)
+        except BucketExists as exists:
+            code = "BucketAlreadyOwnedByYou" if exists.owner_id == owner.canonical_id else "BucketAlreadyExists"
+            raise S3Error(code, resource=name, extra={"BucketName": name}) from None
+
+    async def get(self, name: str) -> Bucket:
+        bucket = await self._meta.get_bucket(name)
+        if bucket is None:
+            raise S3Error("NoSuchBucket", resource=name, extra={"BucketName": name})
+        return bucket
+
+    async def delete(self, name: str) -> None:
+        await self.get(name)
+        try:
+            await self._meta.delete_bucket(name)
+        except BucketNotEmptyError:
+            raise S3Error("BucketNotEmpty", resource=name, extra={"BucketName": name}) from None
+
+    async def list(self, owner: Identity) -> list[Bucket]:
+        return await self._meta.list_buckets(None if owner.is_root else owner.canonical_id)

@@ -1,0 +1,125 @@
+"""Object operations over the metadata store and the chunk store. Knows S3 semantics, not HTTP."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from pails.data.engine import ChunkStore
+from pails.errors import S3Error
+from pails.limits import MAX_KEY_BYTES
+from pails.meta.models import Bucket, ListPage, ObjectVersion
+from pails.meta.store import MetadataStore, NoSuchBucketError
+from pails.service.bodies import StoredBody, read_range, store_body
+
+
+@dataclass(frozen=True, slots=True)
+class PutRequest:
+    key: str
+    expected_size: int | None
+    content_type: str
+    headers: dict[str, str]
+    user_metadata: dict[str, str]
+    content_md5: bytes | None  # the decoded Content-MD5, verified against the body
+    expected_sha256: str | None  # hex x-amz-content-sha256, verified against the body
+    checksum_algorithms: tuple[str, ...]  # computed and stored
+    storage_class: str = "STANDARD"
+
+
+def validate_key(key: str) -> None:
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise S3Error("KeyTooLongError", extra={"MaxSizeAllowed": str(MAX_KEY_BYTES)})
+
+
+class ObjectService:
+    def __init__(self, meta: MetadataStore, chunks: ChunkStore) -> None:
+        self._meta = meta
+        self._chunks = chunks
+
+    async def put(
+        self,
+        bucket: Bucket,
+        request: PutRequest,
+        body: AsyncIterable[bytes],
+        verify_checksums: dict[str, str | None],
+    ) -> tuple[ObjectVersion, StoredBody]:
+        """Store the body, verify every digest, then commit the metadata row (the moment it exists).
+
+        verify_checksums maps an algorithm to its expected base64 value; a None value is read
+        after the body (an aws-chunked trailer) through the returned callable's dict.
+        """
+        validate_key(request.key)
+        stored = await store_body(
+            self._chunks,
+            body,
+            expected_size=request.expected_size,
+            checksum_algorithms=request.checksum_algorithms,
+            want_sha256=request.expected_sha256 is not None,
+        )
+        try:
+            self._verify(request, stored, verify_checksums)
+            obj = ObjectVersion(
+                bucket_id=bucket.id,
+                key=request.key,
+                version_id="null",
+                size=stored.size,
+                etag=stored.md5_hex,
+                last_modified=time.time(),
+                content_type=request.content_type,
+                headers=request.headers,
+                user_metadata=request.user_metadata,
+                checksums=stored.checksums,
+                storage_class=request.storage_class,
+                manifest=stored.manifest,
+            )
+            try:
+                await self._meta.put_object(obj)
+            except NoSuchBucketError:
+                raise S3Error("NoSuchBucket", resource=bucket.name, extra={"BucketName": bucket.name}) from None
+        except BaseException:
+            await self._chunks.delete([ref.chunk_id for ref in stored.manifest])
+            raise
+        return obj, stored
+
+    @staticmethod
+    def _verify(request: PutRequest, stored: StoredBody, expected: dict[str, str | None]) -> None:
+        if request.content_md5 is not None and request.content_md5.hex() != stored.md5_hex:
+            raise S3Error("BadDigest")
+        if request.expected_sha256 is not None and request.expected_sha256 != stored.sha256_hex:
+            raise S3Error(
+                "XAmzContentSHA256Mismatch",
+                extra={
+                    "ClientComputedContentSHA256": request.expected_sha256,
+                    "S3ComputedContentSHA256": stored.sha256_hex or "",
+                },
+            )
+        for algorithm, value in expected.items():
+            if value is None:
+                raise S3Error("InvalidRequest", f"The x-amz-checksum-{algorithm.lower()} trailer is missing.")
+            if stored.checksums.get(algorithm) != value:
+                raise S3Error("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")
+
+    async def head(self, bucket: Bucket, key: str) -> ObjectVersion:
+        validate_key(key)
+        obj = await self._meta.get_object(bucket.id, key)
+        if obj is None or obj.is_delete_marker:
+            raise S3Error("NoSuchKey", resource=f"/{bucket.name}/{key}", extra={"Key": key})
+        return obj
+
+    def body(self, obj: ObjectVersion, start: int, end: int) -> AsyncIterator[bytes]:
+        return read_range(self._chunks, obj.manifest, start, end)
+
+    async def delete(self, bucket: Bucket, key: str) -> None:
+        validate_key(key)
+        await self._meta.delete_object(bucket.id, key)
+
+    async def delete_many(self, bucket: Bucket, keys: Sequence[str]) -> list[bool]:
+        return await self._meta.delete_objects(bucket.id, keys)
+
+    async def list(
+        self, bucket: Bucket, *, prefix: str, delimiter: str, start_after: str, max_keys: int
+    ) -> ListPage:
+        return await self._meta.list_objects(
+            bucket.id, prefix=prefix, delimiter=delimiter, start_after=start_after, max_keys=max_keys
+        )

@@ -1,0 +1,276 @@
+"""End-to-end S3 suite for Pails.
+
+By default a `pails server` subprocess is started once per session on a free port with a temporary
+data dir. Set PAILS_TEST_ENDPOINT (+ PAILS_TEST_ACCESS_KEY / PAILS_TEST_SECRET_KEY / PAILS_TEST_REGION)
+to run against an already-running server instead (tests needing the process are then skipped). When
+that server is a reference implementation that does not verify signatures (e.g. moto), also set
+PAILS_TEST_NO_AUTH=1 to skip the tests marked `auth`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from s3util import Creds, Raw
+
+ROOT = Path(__file__).resolve().parents[2]
+EXTERNAL = os.environ.get("PAILS_TEST_ENDPOINT")
+NO_AUTH = os.environ.get("PAILS_TEST_NO_AUTH") == "1"
+READY_TIMEOUT = 20.0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: long-running (crash/restart, 2 GiB); still runs by default")
+    config.addinivalue_line(
+        "markers", "needs_process: needs the local server process / data dir (skipped for external endpoints)"
+    )
+    config.addinivalue_line(
+        "markers", "auth: verifies signatures/credentials (skipped with PAILS_TEST_NO_AUTH=1, e.g. moto)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if EXTERNAL and "needs_process" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason="needs the local server process (PAILS_TEST_ENDPOINT set)"))
+        if NO_AUTH and "auth" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason="target does not verify auth (PAILS_TEST_NO_AUTH=1)"))
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class ServerInfo:
+    endpoint: str
+    host: str
+    port: int
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+    data_dir: Path | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+    args: list[str] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    @property
+    def creds(self) -> Creds:
+        return Creds(self.access_key, self.secret_key, self.region)
+
+    @property
+    def raw(self) -> Raw:
+        return Raw(self.host, self.port, self.creds)
+
+    def client(self, endpoint_url: str | None = None, **config_kwargs: object):  # -> S3Client
+        s3cfg = {"addressing_style": "path"}
+        s3cfg.update(config_kwargs.pop("s3", {}))  # type: ignore[arg-type]
+        cfg = Config(
+            s3=s3cfg,
+            retries={"total_max_attempts": 1},
+            connect_timeout=5,
+            read_timeout=120,
+            **config_kwargs,  # type: ignore[arg-type]
+        )
+        return boto3.client(
+            "s3",
+            endpoint_url=endpoint_url or self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+            config=cfg,
+        )
+
+    def stderr_text(self) -> str:
+        if self.log_path and self.log_path.exists():
+            return self.log_path.read_text(errors="replace")[-8000:]
+        return ""
+
+    # -- lifecycle (local process only) --
+    def start(self) -> None:
+        assert self.data_dir is not None and self.log_path is not None
+        env = dict(os.environ)
+        env["PAILS_ROOT_ACCESS_KEY"] = self.access_key
+        env["PAILS_ROOT_SECRET_KEY"] = self.secret_key
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        env["PYTHONUNBUFFERED"] = "1"
+        for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+            env.pop(var, None)
+        cmd = [sys.executable, "-m", "pails", "server", "--data", str(self.data_dir)]
+        cmd += ["--address", f"{self.host}:{self.port}", *self.args]
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        try:
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=self.data_dir.parent
+            )
+        finally:
+            log.close()
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            code = self.proc.poll()
+            if code is not None:
+                pytest.fail(f"pails server exited with {code} before ready; output:\n{self.stderr_text()}")
+            try:
+                with urllib.request.urlopen(f"{self.endpoint}/health/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return
+                    last = f"status {r.status}"
+            except urllib.error.HTTPError as e:
+                last = f"status {e.code}"
+            except OSError as e:
+                last = repr(e)
+            time.sleep(0.1)
+        self.stop()
+        pytest.fail(f"pails server not ready after {timeout}s (last: {last}); output:\n{self.stderr_text()}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+
+def _new_local_server(base: Path, **kwargs: object) -> ServerInfo:
+    port = free_port()
+    data = base / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    return ServerInfo(
+        endpoint=f"http://127.0.0.1:{port}",
+        host="127.0.0.1",
+        port=port,
+        access_key=str(kwargs.pop("access_key", "PAILSTESTROOTKEY0001")),
+        secret_key=str(kwargs.pop("secret_key", "pails-test-secret-" + uuid.uuid4().hex)),
+        data_dir=data,
+        log_path=base / "server.log",
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
+    if EXTERNAL:
+        from urllib.parse import urlsplit
+
+        u = urlsplit(EXTERNAL)
+        yield ServerInfo(
+            endpoint=EXTERNAL.rstrip("/"),
+            host=u.hostname or "127.0.0.1",
+            port=u.port or 80,
+            access_key=os.environ.get("PAILS_TEST_ACCESS_KEY", "testing"),
+            secret_key=os.environ.get("PAILS_TEST_SECRET_KEY", "testing"),
+            region=os.environ.get("PAILS_TEST_REGION", "us-east-1"),
+        )
+        return
+    srv = _new_local_server(tmp_path_factory.mktemp("pails-session"))
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ServerInfo]]:
+    """Factory for private servers (crash/restart tests). `start_server(reuse=info)` restarts on a data dir."""
+    if EXTERNAL:
+        pytest.skip("private servers need the local process (PAILS_TEST_ENDPOINT set)")
+    started: list[ServerInfo] = []
+
+    def start(reuse: ServerInfo | None = None, args: list[str] | None = None, region: str = "us-east-1") -> ServerInfo:
+        if reuse is not None:
+            srv = ServerInfo(
+                endpoint=reuse.endpoint,
+                host=reuse.host,
+                port=reuse.port,
+                access_key=reuse.access_key,
+                secret_key=reuse.secret_key,
+                region=reuse.region,
+                data_dir=reuse.data_dir,
+                log_path=reuse.log_path,
+                args=list(reuse.args),
+            )
+        else:
+            srv = _new_local_server(tmp_path_factory.mktemp("pails-private"), args=list(args or []), region=region)
+        started.append(srv)
+        srv.start()
+        return srv
+
+    yield start
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture(scope="session")
+def s3(server: ServerInfo):  # -> S3Client
+    return server.client()
+
+
+@pytest.fixture(scope="session")
+def raw(server: ServerInfo) -> Raw:
+    return server.raw
+
+
+def unique_bucket_name(prefix: str = "pt") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
+
+
+def empty_and_delete_bucket(client, name: str) -> None:
+    try:
+        for _ in range(50):
+            resp = client.list_objects_v2(Bucket=name, MaxKeys=1000)
+            keys = [{"Key": o["Key"]} for o in resp.get("Contents", [])]
+            if not keys:
+                break
+            client.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
+        client.delete_bucket(Bucket=name)
+    except ClientError:
+        pass
+
+
+@pytest.fixture
+def bucket(s3) -> Iterator[str]:
+    name = unique_bucket_name()
+    s3.create_bucket(Bucket=name)
+    try:
+        yield name
+    finally:
+        empty_and_delete_bucket(s3, name)

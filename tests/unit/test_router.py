@@ -1,0 +1,51 @@
+import pytest
+
+from pails.api.router import resolve, split_host
+from pails.errors import S3Error
+
+
+def op(method: str, path: str, query: dict[str, str] | None = None, host: str = "127.0.0.1:9000"):
+    return resolve(method, host, path, query or {}, "localhost")
+
+
+def test_service_and_bucket_operations() -> None:
+    assert op("GET", "/").operation == "ListBuckets"
+    assert op("PUT", "/b").operation == "CreateBucket"
+    assert op("HEAD", "/b/").operation == "HeadBucket"
+    assert op("DELETE", "/b").operation == "DeleteBucket"
+    assert op("GET", "/b", {"location": ""}).operation == "GetBucketLocation"
+    assert op("GET", "/b", {"list-type": "2"}).operation == "ListObjectsV2"
+    assert op("GET", "/b").operation == "ListObjects"
+    assert op("POST", "/b", {"delete": ""}).operation == "DeleteObjects"
+
+
+def test_object_keys_are_decoded_exactly() -> None:
+    endpoint = op("GET", "/b/..%2F..%2Fetc%2Fpasswd")
+    assert (endpoint.bucket, endpoint.key) == ("b", "../../etc/passwd")
+    assert op("PUT", "/b/a//b").key == "a//b"
+    assert op("PUT", "/b/dir/").key == "dir/"
+    assert op("PUT", "/b/%252F").key == "%2F"
+    assert op("PUT", "/b/a+b%20c").key == "a+b c"
+    assert op("PUT", "/b/%F0%9F%98%80").key == "😀"
+
+
+def test_virtual_hosted_style() -> None:
+    endpoint = op("GET", "/photos/cat.jpg", host="my-bucket.localhost:9000")
+    assert (endpoint.operation, endpoint.bucket, endpoint.key) == ("GetObject", "my-bucket", "photos/cat.jpg")
+    assert op("GET", "/", host="my-bucket.localhost").operation == "ListObjects"
+    assert split_host("localhost:9000", "localhost") is None
+    assert split_host("127.0.0.1:9000", "localhost") is None
+
+
+def test_unsupported_subresources_are_not_mistaken_for_plain_operations() -> None:
+    with pytest.raises(S3Error) as err:
+        op("PUT", "/b", {"versioning": ""})
+    assert err.value.code == "NotImplemented" and err.value.status == 501
+    with pytest.raises(S3Error):
+        op("GET", "/b/k", {"tagging": ""})
+
+
+def test_invalid_utf8_path_is_rejected() -> None:
+    with pytest.raises(S3Error) as err:
+        op("GET", "/b/%FF")
+    assert err.value.code == "InvalidURI"
