@@ -16,9 +16,10 @@ from multiprocessing.synchronize import Barrier
 
 from bench.client import S3Client, Target
 from bench.payload import LargePattern, small_body
+from bench.rawhttp import OpFailed, RawS3
 from bench.stats import PhaseResult
 
-Op = Callable[[int, int], Awaitable[tuple[bool, int] | None]]
+Op = Callable[[int, int], Awaitable[int | None]]  # (task, i) -> bytes moved; None: no more work
 LIST_PREFIX = "list/"
 
 
@@ -70,13 +71,9 @@ async def run_phase(
             if r is None:
                 issued -= 1
                 return
-            ok, amount = r
-            if ok:
-                res.ok += 1
-                res.nbytes += amount
-                res.latencies.append(time.perf_counter() - t0)
-            else:
-                res.errors += 1
+            res.ok += 1
+            res.nbytes += r
+            res.latencies.append(time.perf_counter() - t0)
             i += 1
 
     await asyncio.gather(*(loop(t) for t in range(tasks)))
@@ -85,39 +82,42 @@ async def run_phase(
     return res
 
 
-async def _small(
-    cl: S3Client, spec: JobSpec, wid: int, tasks: int, sync: Callable[[], Awaitable[None]]
-) -> list[PhaseResult]:
+Sync = Callable[[], Awaitable[None]]
+
+
+async def _small(cl: RawS3, spec: JobSpec, wid: int, tasks: int, sync: Sync) -> list[PhaseResult]:
     size, quota = spec.size, spec.max_ops
     keys: list[list[str]] = [[] for _ in range(tasks)]
     deleted = [0] * tasks
 
-    async def put(t: int, i: int) -> tuple[bool, int]:
+    async def put(t: int, i: int) -> int:
         key = f"{spec.tag}/w{wid}/t{t}/{i}"
-        ok = await cl.put(key, small_body(key, size))
-        if ok:
-            keys[t].append(key)
-        return ok, size
+        await cl.put(key, small_body(key, size))
+        keys[t].append(key)
+        return size
 
-    async def get(t: int, i: int) -> tuple[bool, int] | None:
+    async def get(t: int, i: int) -> int | None:
         if not keys[t]:
             return None
         key = keys[t][i % len(keys[t])]
-        body = await cl.get(key)
-        return body is not None and body == small_body(key, size), size
+        if await cl.get(key) != small_body(key, size):
+            raise OpFailed("GET body differs from what was PUT")
+        return size
 
-    async def head(t: int, i: int) -> tuple[bool, int] | None:
+    async def head(t: int, i: int) -> int | None:
         if not keys[t]:
             return None
         status, length = await cl.head(keys[t][i % len(keys[t])])
-        return status == 200 and length == size, 0
+        if status != 200 or length != size:
+            raise OpFailed(f"HEAD HTTP {status} Content-Length {length}")
+        return 0
 
-    async def delete(t: int, i: int) -> tuple[bool, int] | None:
+    async def delete(t: int, i: int) -> int | None:
         if i >= len(keys[t]):
             return None
-        status = await cl.delete(keys[t][i])
         deleted[t] += 1
-        return status in (200, 204), 0
+        await cl.delete(keys[t][i])
+        return 0
 
     out = []
     ops: list[tuple[str, Op]] = [("PUT", put), ("GET", get), ("HEAD", head), ("DELETE", delete)]
@@ -131,29 +131,31 @@ async def _small(
     return out
 
 
-async def _fill(cl: S3Client, spec: JobSpec, wid: int, nworkers: int, tasks: int) -> list[PhaseResult]:
+async def _fill(cl: RawS3, spec: JobSpec, wid: int, nworkers: int, tasks: int) -> list[PhaseResult]:
     todo = iter(range(wid, spec.keys, nworkers))
     failed: list[str] = []
 
-    async def put(t: int, i: int) -> tuple[bool, int] | None:
+    async def put(t: int, i: int) -> int | None:
         n = next(todo, None)
         if n is None:
             return None
-        ok = await cl.put(list_key(n), b"")
-        if not ok:
+        try:
+            await cl.put(list_key(n), b"")
+        except Exception:
             failed.append(list_key(n))
-        return ok, 0
+            raise
+        return 0
 
     res = await run_phase(f"PUT 0B x{spec.keys} c{spec.concurrency}", tasks, spec.duration, spec.keys, put)
     res.failed_keys = failed + [list_key(n) for n in todo]
     return [res]
 
 
-async def _list(cl: S3Client, spec: JobSpec) -> list[PhaseResult]:
+async def _list(cl: RawS3, spec: JobSpec) -> list[PhaseResult]:
     expected = {list_key(i) for i in range(spec.keys)} - set(spec.exclude)
     listed = [0]
 
-    async def list_all(t: int, i: int) -> tuple[bool, int]:
+    async def list_all(t: int, i: int) -> int:
         seen: list[str] = []
         token: str | None = None
         while True:
@@ -161,19 +163,17 @@ async def _list(cl: S3Client, spec: JobSpec) -> list[PhaseResult]:
             seen.extend(keys)
             if token is None or len(seen) > 2 * spec.keys + 1000:
                 break
-        ok = len(seen) == len(expected) and set(seen) == expected
-        if ok:
-            listed[0] += len(seen)
-        return ok, 0
+        if len(seen) != len(expected) or set(seen) != expected:
+            raise OpFailed(f"listing returned {len(seen)} keys, expected {len(expected)}")
+        listed[0] += len(seen)
+        return 0
 
     out = await run_phase(f"LIST {spec.label}", 1, spec.duration, spec.max_ops, list_all, min_ops=1)
     out.items = listed[0]
     return [out]
 
 
-async def _large(
-    cl: S3Client, spec: JobSpec, wid: int, nworkers: int, sync: Callable[[], Awaitable[None]]
-) -> list[PhaseResult]:
+async def _large(cl: S3Client, spec: JobSpec, wid: int, nworkers: int, sync: Sync) -> list[PhaseResult]:
     patterns: dict[str, LargePattern] = {}
     keys: list[str] = []
     quota = max(1, spec.max_ops // nworkers)
@@ -183,28 +183,32 @@ async def _large(
             patterns[key] = LargePattern(key, spec.size)
         return patterns[key]
 
-    async def put(t: int, i: int) -> tuple[bool, int]:
+    async def put(t: int, i: int) -> int:
         key = f"{spec.tag}/w{wid}/{i}"
-        ok = await cl.put_stream(key, pattern(key))
-        if ok:
-            keys.append(key)
-        return ok, spec.size
+        if not await cl.put_stream(key, pattern(key)):
+            raise OpFailed("large PUT failed")
+        keys.append(key)
+        return spec.size
 
-    async def get(t: int, i: int) -> tuple[bool, int] | None:
+    async def get(t: int, i: int) -> int | None:
         if not keys:
             return None
         key = keys[i % len(keys)]
-        return await cl.get_stream(key, pattern(key)), spec.size
+        if not await cl.get_stream(key, pattern(key)):
+            raise OpFailed("large GET failed or body differs from what was PUT")
+        return spec.size
 
     await sync()
     out = [await run_phase(f"PUT {spec.label}", 1, spec.duration, quota, put, min_ops=1)]
     await sync()
     out.append(await run_phase(f"GET {spec.label}", 1, spec.duration, quota, get, min_ops=1))
+    raw = RawS3(cl.target)
     for key in keys:  # free the server's disk; not timed
         try:
-            await cl.delete(key)
+            await raw.delete(key)
         except Exception:
             pass
+    await raw.close()
     return out
 
 
@@ -212,11 +216,17 @@ async def _dispatch(
     target: Target, spec: JobSpec, wid: int, nworkers: int, barrier: Barrier
 ) -> list[PhaseResult]:
     tasks = spec.concurrency // nworkers + (1 if wid < spec.concurrency % nworkers else 0)
-    cl = S3Client(target, tasks)
 
     async def sync() -> None:
         await asyncio.to_thread(barrier.wait, spec.duration + 4 * target.timeout + 60)
 
+    if spec.kind == "large":
+        big = S3Client(target, tasks)
+        try:
+            return await _large(big, spec, wid, nworkers, sync)
+        finally:
+            await big.close()
+    cl = RawS3(target)
     try:
         if spec.kind == "small":
             return await _small(cl, spec, wid, tasks, sync)
@@ -224,8 +234,6 @@ async def _dispatch(
             return await _fill(cl, spec, wid, nworkers, tasks)
         if spec.kind == "list":
             return await _list(cl, spec)
-        if spec.kind == "large":
-            return await _large(cl, spec, wid, nworkers, sync)
         raise ValueError(f"unknown job kind {spec.kind}")
     finally:
         await cl.close()

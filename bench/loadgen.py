@@ -23,9 +23,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bench.client import S3Client, Target
+from bench.client import Target
 from bench.cpu import CpuSampler
 from bench.jobs import JobSpec, worker_main
+from bench.rawhttp import RawS3
 from bench.report import machine, phase_table, write_json
 from bench.stats import PhaseResult, PhaseStats, merge
 
@@ -105,7 +106,7 @@ def _skipped(name: str, why: str) -> PhaseStats:
 
 
 async def _create_bucket(target: Target) -> int:
-    cl = S3Client(target, 1)
+    cl = RawS3(target)
     try:
         return await cl.create_bucket()
     finally:

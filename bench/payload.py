@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from functools import lru_cache
 
 CHUNK = 1 << 20
+HEADER = 16  # chunk index (8 bytes) + key tag (8 bytes)
 _POOL = 64
 
 
@@ -43,13 +44,13 @@ class LargePattern:
     def __init__(self, key: str, size: int) -> None:
         digest = hashlib.sha256(key.encode()).digest()
         self.size = size
-        self._tag = digest[:8]
-        self._block = random.Random(digest).randbytes(CHUNK)
+        self.tag = digest[:8]
+        self.block = random.Random(digest).randbytes(CHUNK)
         self.chunks = (size + CHUNK - 1) // CHUNK
 
     def chunk(self, i: int) -> bytes:
         length = min(CHUNK, self.size - i * CHUNK)
-        data = struct.pack(">Q", i) + self._tag + self._block[16:length]
+        data = struct.pack(">Q", i) + self.tag + self.block[HEADER:length]
         return data[:length]
 
     async def stream(self) -> AsyncIterator[bytes]:
@@ -58,33 +59,43 @@ class LargePattern:
 
 
 class StreamVerifier:
-    """Feed received bytes in any piece sizes; ``finish()`` says whether all matched."""
+    """Feed received bytes in any piece sizes; ``finish()`` says whether all matched.
+
+    Zero-copy: each piece is compared in place (``bytes.startswith`` at an offset is a
+    memcmp) against the chunk header or the per-key block it must equal.
+    """
 
     def __init__(self, pattern: LargePattern) -> None:
         self.pattern = pattern
         self.received = 0
         self.ok = True
-        self._buf = bytearray()
-        self._index = 0
 
     def feed(self, data: bytes) -> None:
+        pos = self.received
         self.received += len(data)
         if not self.ok:
             return
-        buf = self._buf
-        buf += data
-        while len(buf) >= CHUNK:
-            if self._index >= self.pattern.chunks or buf[:CHUNK] != self.pattern.chunk(self._index):
+        if self.received > self.pattern.size:
+            self.ok = False
+            return
+        mv = memoryview(data)
+        block, tag = self.pattern.block, self.pattern.tag
+        while mv:
+            index, off = divmod(pos, CHUNK)
+            take = min(len(mv), CHUNK - off)
+            piece = mv[:take]
+            if off < HEADER:
+                h = min(HEADER - off, take)
+                header = struct.pack(">Q", index) + tag
+                if not header.startswith(piece[:h], off):
+                    self.ok = False
+                    return
+                piece, off = piece[h:], off + h
+            if piece and not block.startswith(piece, off):
                 self.ok = False
-                buf.clear()
                 return
-            del buf[:CHUNK]
-            self._index += 1
+            pos += take
+            mv = mv[take:]
 
     def finish(self) -> bool:
-        if self.ok and self._buf:
-            self.ok = self._index < self.pattern.chunks and self._buf == self.pattern.chunk(self._index)
-            self._index += 1
-        elif self.ok and self._index < self.pattern.chunks and self.pattern.size > 0:
-            self.ok = False
         return self.ok and self.received == self.pattern.size

@@ -145,6 +145,7 @@ def machine() -> dict[str, Any]:
         "cpu": model,
         "ram_gib": round(mem / 2**30, 1),
         "python": platform.python_version(),
+        "loadavg_at_start": os.getloadavg(),
         "kernel": kernel,
     }
 

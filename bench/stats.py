@@ -71,7 +71,7 @@ def merge(parts: list[PhaseResult]) -> PhaseStats:
         items_per_s=sum(p.items for p in parts) / seconds,
         p50_ms=None if p50 is None else p50 * 1e3,
         p99_ms=None if p99 is None else p99 * 1e3,
-        client_cores=sum(p.cpu for p in parts) / seconds,
+        client_cores=sum(p.cpu for p in parts) / seconds if seconds > 0.01 else 0.0,
         workers=len(parts),
         note="; ".join(sorted({p.note for p in parts if p.note})),
         start=start,

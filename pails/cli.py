@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -13,11 +14,16 @@ app = typer.Typer(help="Pails: an S3-compatible object store.", no_args_is_help=
 
 @app.command()
 def server(
-    data: Path = typer.Option(None, "--data", help="Data directory (default ./data; env PAILS_DATA_DIR)."),
-    address: str = typer.Option(None, "--address", help="HOST:PORT to listen on (default 127.0.0.1:9000)."),
-    domain: str = typer.Option(None, "--domain", help="Domain for virtual-hosted-style buckets (default localhost)."),
-    region: str = typer.Option(None, "--region", help="Region reported and required in signatures."),
-    log_level: str = typer.Option(None, "--log-level", help="debug, info, warning or error."),
+    data: Annotated[Path | None, typer.Option("--data", help="Data directory (default ./data).")] = None,
+    address: Annotated[
+        str | None, typer.Option("--address", help="HOST:PORT to listen on (default 127.0.0.1:9000).")
+    ] = None,
+    domain: Annotated[
+        str | None,
+        typer.Option("--domain", help="Domain of virtual-hosted-style buckets (default localhost)."),
+    ] = None,
+    region: Annotated[str | None, typer.Option("--region", help="Region (default us-east-1).")] = None,
+    log_level: Annotated[str | None, typer.Option("--log-level", help="debug, info, warning, error.")] = None,
 ) -> None:
     """Run the single-node server: SQLite metadata and chunks on local disk."""
     from pails.server import run

@@ -11,6 +11,7 @@ import socket
 from aiohttp import web
 
 from pails.api.app import S3Application, Services
+from pails.api.transport import S3Server
 from pails.config import Settings
 from pails.data.local import LocalChunkStore
 from pails.iam.credentials import Credential, CredentialStore, load_or_create_root
@@ -63,8 +64,8 @@ async def serve(settings: Settings) -> None:
         metrics=metrics,
     )
     app = S3Application(services)
-    server = web.Server(app.handle, max_field_size=8190, max_line_size=16384)
-    runner = web.ServerRunner(server, handle_signals=False, access_log=None)
+    server = S3Server(app.handle, max_field_size=8190, max_line_size=16384, access_log=None)
+    runner = web.ServerRunner(server, handle_signals=False)
     await runner.setup()
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

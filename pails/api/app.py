@@ -108,7 +108,9 @@ class S3Application:
             raise
         except Exception:
             log.exception("internal error in %s %s (request %s)", request.method, raw_path, request_id)
-            response = error_response(S3Error("InternalError"), request_id, resource, request.method == "HEAD")
+            response = error_response(
+                S3Error("InternalError"), request_id, resource, request.method == "HEAD"
+            )
         status = response.status
         self.services.metrics.observe(api, status, time.perf_counter() - started)
         return response

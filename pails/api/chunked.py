@@ -101,12 +101,25 @@ class AwsChunkedDecoder:
         self,
         reader: ChunkReader,
         mode: str,
-        signing: ChunkSigningContext | None,
-        decoded_length: int | None,
+        signing: ChunkSigningContext | None = None,
+        decoded_length: int | None = None,
         trailer_header: str | None = None,
         *,
+        signing_key: bytes | None = None,
+        amz_date: str | None = None,
+        scope: str | None = None,
+        seed_signature: str | None = None,
         max_piece: int = DEFAULT_MAX_PIECE,
     ) -> None:
+        """``signing`` may also be given flat, as ``signing_key``/``amz_date``/``scope``/``seed_signature``.
+
+        ``decoded_length`` is x-amz-decoded-content-length (None skips the length check);
+        ``trailer_header`` is the x-amz-trailer value, naming trailers that must be present.
+        """
+        if signing is None and signing_key is not None:
+            if amz_date is None or scope is None or seed_signature is None:
+                raise ValueError("signing_key needs amz_date, scope and seed_signature")
+            signing = ChunkSigningContext(signing_key, amz_date, scope, seed_signature)
         if mode not in MODES:
             raise S3Error("InvalidArgument", f"Unsupported aws-chunked mode {mode!r}")
         self._signed = mode != STREAMING_UNSIGNED_PAYLOAD_TRAILER
@@ -195,8 +208,7 @@ class AwsChunkedDecoder:
             if declared is not None and self.decoded_bytes + size > declared:
                 raise S3Error(
                     "InvalidRequest",
-                    "The decoded body is longer than x-amz-decoded-content-length "
-                    f"({declared} bytes)",
+                    f"The decoded body is longer than x-amz-decoded-content-length ({declared} bytes)",
                 )
             hasher = hashlib.sha256() if signed else None
             remaining = size

@@ -39,9 +39,7 @@ def split_host(host: str, domain: str) -> str | None:
     return None
 
 
-def resolve(
-    method: str, host: str, raw_path: str, query: Container[str], domain: str
-) -> Endpoint:
+def resolve(method: str, host: str, raw_path: str, query: Container[str], domain: str) -> Endpoint:
     """Map method x bucket? x key? x sub-resource to an operation name (the S3 API's names)."""
     try:
         path = unquote(raw_path, errors="strict")

@@ -43,7 +43,9 @@ STREAMING_PAYLOAD_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
 STREAMING_UNSIGNED_PAYLOAD_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 STREAMING_ECDSA_PAYLOAD = "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD"
 STREAMING_ECDSA_PAYLOAD_TRAILER = "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER"
-STREAMING_MODES = frozenset({STREAMING_PAYLOAD, STREAMING_PAYLOAD_TRAILER, STREAMING_UNSIGNED_PAYLOAD_TRAILER})
+STREAMING_MODES = frozenset(
+    {STREAMING_PAYLOAD, STREAMING_PAYLOAD_TRAILER, STREAMING_UNSIGNED_PAYLOAD_TRAILER}
+)
 """The x-amz-content-sha256 values announcing an aws-chunked body that :mod:`pails.api.chunked` decodes."""
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -62,6 +64,7 @@ _Q_SIGNATURE_BYTES = b"X-Amz-Signature"
 _AMZ_DATE_RE = re.compile(r"\d{8}T\d{6}Z")
 _SHA256_HEX_RE = re.compile(r"[0-9a-fA-F]{64}")
 _SCOPE_DATE_RE = re.compile(r"\d{8}")
+_ENCODED_SLASH_RE = re.compile(r"%2[fF]")
 
 _CREDENTIAL_SHAPE = '"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request"'
 _HEADER_MALFORMED = "The authorization header is malformed; "
@@ -203,7 +206,12 @@ def canonical_uri(raw_path: str) -> str:
     """Decode the wire path once and re-encode every byte except unreserved characters and '/'."""
     if not raw_path:
         return "/"
-    return quote_from_bytes(unquote_to_bytes(raw_path), safe="/")
+    if "%" not in raw_path:
+        return quote_from_bytes(raw_path.encode("utf-8"), safe="/")
+    # An encoded '/' belongs to a segment (the client encoded it when signing): keep it encoded.
+    return "%2F".join(
+        quote_from_bytes(unquote_to_bytes(part), safe="/") for part in _ENCODED_SLASH_RE.split(raw_path)
+    )
 
 
 def canonical_query(raw_query: str, *, presigned: bool = False, plus_is_space: bool = True) -> str:
@@ -393,7 +401,7 @@ def _parse_header_auth(req: SignedRequest) -> AuthInfo:
         raise S3Error("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
     if scope_date != amz_date[:8]:
         raise _malformed(
-            f"Invalid credential date \"{scope_date}\". This date is not the same as X-Amz-Date: "
+            f'Invalid credential date "{scope_date}". This date is not the same as X-Amz-Date: '
             f'"{amz_date[:8]}".'
         )
 
@@ -432,7 +440,9 @@ def _parse_query_auth(req: SignedRequest) -> AuthInfo:
         raise _query_error(f'X-Amz-Algorithm only supports "{ALGORITHM}"')
     parts = _split_credential(params[_Q_CREDENTIAL])
     if parts is None:
-        raise _query_error(_CREDENTIAL_QUERY + f"the Credential is mal-formed; expecting {_CREDENTIAL_SHAPE}.")
+        raise _query_error(
+            _CREDENTIAL_QUERY + f"the Credential is mal-formed; expecting {_CREDENTIAL_SHAPE}."
+        )
     access_key, scope_date, region, service, terminator = parts
     if terminator != TERMINATOR:
         raise _query_error(
@@ -444,7 +454,8 @@ def _parse_query_auth(req: SignedRequest) -> AuthInfo:
         raise _query_error("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
     if scope_date != amz_date[:8]:
         raise _query_error(
-            f'Invalid credential date "{scope_date}". This date is not the same as X-Amz-Date: "{amz_date[:8]}".'
+            f'Invalid credential date "{scope_date}". '
+            f'This date is not the same as X-Amz-Date: "{amz_date[:8]}".'
         )
     expires_text = params[_Q_EXPIRES]
     if not re.fullmatch(r"-?\d{1,12}", expires_text):
@@ -487,7 +498,8 @@ def _check_scope(info: AuthInfo, region: str, service: str) -> None:
     if info.service != service:
         if info.presigned:
             raise _query_error(
-                _CREDENTIAL_QUERY + f'incorrect service "{info.service}". This endpoint belongs to "{service}".'
+                _CREDENTIAL_QUERY
+                + f'incorrect service "{info.service}". This endpoint belongs to "{service}".'
             )
         raise _malformed(f"incorrect service '{info.service}'. This endpoint belongs to '{service}'.")
     if info.region != region:
@@ -582,7 +594,9 @@ def verify(
     key = derive_signing_key(secret_key, info.scope_date, info.region, info.service)
     scope = info.credential_scope
     cq = canonical_query(req.raw_query, presigned=info.presigned)
-    creq = canonical_request(req.method, req.raw_path, cq, req.headers, info.signed_headers, info.payload_hash)
+    creq = canonical_request(
+        req.method, req.raw_path, cq, req.headers, info.signed_headers, info.payload_hash
+    )
     sts = string_to_sign(info.amz_date, scope, creq)
     expected = sign_string(key, sts)
     if hmac.compare_digest(expected, info.signature.lower()):
@@ -593,7 +607,9 @@ def verify(
         alt = canonical_request(
             req.method, req.raw_path, alt_cq, req.headers, info.signed_headers, info.payload_hash
         )
-        if hmac.compare_digest(sign_string(key, string_to_sign(info.amz_date, scope, alt)), info.signature.lower()):
+        if hmac.compare_digest(
+            sign_string(key, string_to_sign(info.amz_date, scope, alt)), info.signature.lower()
+        ):
             return key
     raise S3Error(
         "SignatureDoesNotMatch",

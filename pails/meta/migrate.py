@@ -45,7 +45,9 @@ def load_migrations(backend: str) -> list[Migration]:
     found.sort(key=lambda m: m.version)
     for expected, migration in enumerate(found, start=1):
         if migration.version != expected:
-            raise MigrationError(f"{backend} migrations: expected version {expected}, found {migration.version}")
+            raise MigrationError(
+                f"{backend} migrations: expected version {expected}, found {migration.version}"
+            )
     return found
 
 
@@ -112,7 +114,6 @@ def migrate_sqlite(conn: sqlite3.Connection, migrations: Sequence[Migration] | N
                 )
             conn.execute("COMMIT")
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            conn.rollback()  # a no-op when SQLite already rolled back
             raise
     return sqlite_version(conn)

@@ -14,7 +14,10 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "pails_s3_requests", "S3 requests by API and HTTP status", ["api", "status"], registry=self.registry
+            "pails_s3_requests",
+            "S3 requests by API and HTTP status",
+            ["api", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
             "pails_s3_request_seconds",
@@ -23,13 +26,17 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.bytes_in = Counter("pails_s3_bytes_received", "Request body bytes received", registry=self.registry)
+        self.bytes_in = Counter(
+            "pails_s3_bytes_received", "Request body bytes received", registry=self.registry
+        )
         self.bytes_out = Counter("pails_s3_bytes_sent", "Response body bytes sent", registry=self.registry)
         self.gc_chunks = Counter("pails_gc_chunks_deleted", "Chunks deleted by GC", registry=self.registry)
         self.gc_bytes_reclaimed = Counter(
             "pails_gc_bytes_reclaimed", "Bytes reclaimed by compaction", registry=self.registry
         )
-        self.store_live_bytes = Gauge("pails_store_live_bytes", "Bytes of live chunks", registry=self.registry)
+        self.store_live_bytes = Gauge(
+            "pails_store_live_bytes", "Bytes of live chunks", registry=self.registry
+        )
         self.store_garbage_bytes = Gauge(
             "pails_store_garbage_bytes", "Bytes of deleted chunks not yet compacted", registry=self.registry
         )

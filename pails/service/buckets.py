@@ -58,7 +58,9 @@ class BucketService:
         try:
             return await self._meta.create_bucket(name, owner.canonical_id, self.region)
         except BucketExists as exists:
-            code = "BucketAlreadyOwnedByYou" if exists.owner_id == owner.canonical_id else "BucketAlreadyExists"
+            code = (
+                "BucketAlreadyOwnedByYou" if exists.owner_id == owner.canonical_id else "BucketAlreadyExists"
+            )
             raise S3Error(code, resource=name, extra={"BucketName": name}) from None
 
     async def get(self, name: str) -> Bucket:

@@ -76,7 +76,9 @@ class ObjectService:
             try:
                 await self._meta.put_object(obj)
             except NoSuchBucketError:
-                raise S3Error("NoSuchBucket", resource=bucket.name, extra={"BucketName": bucket.name}) from None
+                raise S3Error(
+                    "NoSuchBucket", resource=bucket.name, extra={"BucketName": bucket.name}
+                ) from None
         except BaseException:
             await self._chunks.delete([ref.chunk_id for ref in stored.manifest])
             raise
@@ -98,7 +100,9 @@ class ObjectService:
             if value is None:
                 raise S3Error("InvalidRequest", f"The x-amz-checksum-{algorithm.lower()} trailer is missing.")
             if stored.checksums.get(algorithm) != value:
-                raise S3Error("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")
+                raise S3Error(
+                    "BadDigest", f"The {algorithm} you specified did not match the calculated checksum."
+                )
 
     async def head(self, bucket: Bucket, key: str) -> ObjectVersion:
         validate_key(key)

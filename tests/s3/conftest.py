@@ -27,7 +27,6 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-
 from s3util import Creds, Raw
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +48,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if EXTERNAL and "needs_process" in item.keywords:
-            item.add_marker(pytest.mark.skip(reason="needs the local server process (PAILS_TEST_ENDPOINT set)"))
+            item.add_marker(
+                pytest.mark.skip(reason="needs the local server process (PAILS_TEST_ENDPOINT set)")
+            )
         if NO_AUTH and "auth" in item.keywords:
             item.add_marker(pytest.mark.skip(reason="target does not verify auth (PAILS_TEST_NO_AUTH=1)"))
 
@@ -85,11 +86,14 @@ class ServerInfo:
     def raw(self) -> Raw:
         return Raw(self.host, self.port, self.creds)
 
-    def client(self, endpoint_url: str | None = None, **config_kwargs: object):  # -> S3Client
+    def client(
+        self, endpoint_url: str | None = None, secret_key: str | None = None, **config_kwargs: object
+    ):  # -> S3Client
         s3cfg = {"addressing_style": "path"}
         s3cfg.update(config_kwargs.pop("s3", {}))  # type: ignore[arg-type]
         cfg = Config(
             s3=s3cfg,
+            signature_version="s3v4",
             retries={"total_max_attempts": 1},
             connect_timeout=5,
             read_timeout=120,
@@ -99,7 +103,7 @@ class ServerInfo:
             "s3",
             endpoint_url=endpoint_url or self.endpoint,
             aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
+            aws_secret_access_key=secret_key or self.secret_key,
             region_name=self.region,
             config=cfg,
         )
@@ -124,7 +128,12 @@ class ServerInfo:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         try:
             self.proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=self.data_dir.parent
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=self.data_dir.parent,
             )
         finally:
             log.close()
@@ -215,12 +224,15 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
         pytest.skip("private servers need the local process (PAILS_TEST_ENDPOINT set)")
     started: list[ServerInfo] = []
 
-    def start(reuse: ServerInfo | None = None, args: list[str] | None = None, region: str = "us-east-1") -> ServerInfo:
+    def start(
+        reuse: ServerInfo | None = None, args: list[str] | None = None, region: str = "us-east-1"
+    ) -> ServerInfo:
         if reuse is not None:
+            port = free_port()  # a fresh port: the old one may linger in TIME_WAIT
             srv = ServerInfo(
-                endpoint=reuse.endpoint,
+                endpoint=f"http://{reuse.host}:{port}",
                 host=reuse.host,
-                port=reuse.port,
+                port=port,
                 access_key=reuse.access_key,
                 secret_key=reuse.secret_key,
                 region=reuse.region,
@@ -229,7 +241,9 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
                 args=list(reuse.args),
             )
         else:
-            srv = _new_local_server(tmp_path_factory.mktemp("pails-private"), args=list(args or []), region=region)
+            srv = _new_local_server(
+                tmp_path_factory.mktemp("pails-private"), args=list(args or []), region=region
+            )
         started.append(srv)
         srv.start()
         return srv

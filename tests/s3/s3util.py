@@ -242,14 +242,15 @@ class Raw:
         target = encoded_path + (("?" + canonical_query(query)) if query else "")
         hdrs = {"Host": host_header or self.netloc}
         hdrs.update(headers or {})
-        if set_content_length and isinstance(body, bytes | bytearray):
-            if body or method in ("PUT", "POST"):
-                hdrs.setdefault("Content-Length", str(len(body)))
+        if set_content_length and isinstance(body, bytes | bytearray) and (body or method in ("PUT", "POST")):
+            hdrs.setdefault("Content-Length", str(len(body)))
         if not anonymous:
             if sign_payload is None:
                 assert isinstance(body, bytes | bytearray), "pass sign_payload for streamed bodies"
                 sign_payload = hashlib.sha256(body).hexdigest()
-            hdrs = sign(method, encoded_path, query, hdrs, creds or self.creds, sign_payload, amz_date).headers
+            hdrs = sign(
+                method, encoded_path, query, hdrs, creds or self.creds, sign_payload, amz_date
+            ).headers
         return self.send(method, target, hdrs, body)
 
     def send(
@@ -275,48 +276,62 @@ class Raw:
             conn.close()
 
 
-def read_http_response(sock: socket.socket, *, head_only: bool = False) -> tuple[int, dict[str, str], bytes]:
-    """Minimal HTTP/1.1 response reader for raw socket tests (Content-Length or close-delimited)."""
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        piece = sock.recv(65536)
-        if not piece:
-            break
-        buf += piece
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if ":" in line:
-            k, v = line.split(":", 1)
-            headers[k.strip().lower()] = v.strip()
-    if head_only or status in (100, 204, 304):
-        return status, headers, rest
-    if "content-length" in headers:
-        need = int(headers["content-length"])
-        while len(rest) < need:
-            piece = sock.recv(65536)
-            if not piece:
-                break
-            rest += piece
-        return status, headers, rest[:need]
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        while not rest.endswith(b"0\r\n\r\n"):
-            piece = sock.recv(65536)
-            if not piece:
-                break
-            rest += piece
-        return status, headers, _dechunk(rest)
-    while True:
+class HTTPReader:
+    """Minimal buffered HTTP/1.1 response reader for raw-socket tests."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = b""
+
+    def _fill(self) -> bool:
         try:
-            piece = sock.recv(65536)
+            piece = self.sock.recv(65536)
         except TimeoutError:
-            break
+            return False
         if not piece:
-            break
-        rest += piece
-    return status, headers, rest
+            return False
+        self.buf += piece
+        return True
+
+    def read_head(self) -> tuple[int, dict[str, str]]:
+        while b"\r\n\r\n" not in self.buf:
+            if not self._fill():
+                raise ConnectionError(f"connection closed before a response head: {self.buf[:200]!r}")
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            if ":" in line:
+                k, v = line.split(":", 1)
+                headers[k.strip().lower()] = v.strip()
+        return status, headers
+
+    def read_body(self, status: int, headers: dict[str, str], method: str = "GET") -> bytes:
+        if method == "HEAD" or status in (100, 204, 304):
+            return b""
+        if "content-length" in headers:
+            need = int(headers["content-length"])
+            while len(self.buf) < need and self._fill():
+                pass
+            body, self.buf = self.buf[:need], self.buf[need:]
+            return body
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            while not self.buf.endswith(b"0\r\n\r\n") and self._fill():
+                pass
+            body, self.buf = _dechunk(self.buf), b""
+            return body
+        while self._fill():
+            pass
+        body, self.buf = self.buf, b""
+        return body
+
+    def read_final(self, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+        """Read a final (non-1xx) response, skipping interim 1xx responses."""
+        while True:
+            status, headers = self.read_head()
+            if status >= 200:
+                return status, headers, self.read_body(status, headers, method)
 
 
 def _dechunk(data: bytes) -> bytes:

@@ -53,7 +53,9 @@ def test_all_byte_values_roundtrip(s3, bucket):
 
 
 def test_overwrite_replaces_content_and_metadata(s3, bucket):
-    s3.put_object(Bucket=bucket, Key="k", Body=b"first version", Metadata={"v": "1"}, ContentType="text/plain")
+    s3.put_object(
+        Bucket=bucket, Key="k", Body=b"first version", Metadata={"v": "1"}, ContentType="text/plain"
+    )
     s3.put_object(Bucket=bucket, Key="k", Body=b"2nd", Metadata={"other": "x"})
     got = s3.get_object(Bucket=bucket, Key="k")
     assert got["Body"].read() == b"2nd"
@@ -338,7 +340,9 @@ def test_delete_objects_raw_xml_and_md5(raw, s3, bucket):
         b'<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
         b"<Object><Key>x&amp;y&lt;z&gt;</Key></Object></Delete>"
     )
-    r = raw.request("POST", f"/{bucket}", query=[("delete", "")], body=doc, headers={"Content-MD5": md5_b64(doc)})
+    r = raw.request(
+        "POST", f"/{bucket}", query=[("delete", "")], body=doc, headers={"Content-MD5": md5_b64(doc)}
+    )
     assert r.status == 200, r.describe()
     root = strip_ns(xml_root(r.body))
     assert root.tag == "DeleteResult"
@@ -348,7 +352,9 @@ def test_delete_objects_raw_xml_and_md5(raw, s3, bucket):
 
 def test_delete_objects_malformed_xml(raw, bucket):
     doc = b"<Delete><Object><Key>unterminated"
-    r = raw.request("POST", f"/{bucket}", query=[("delete", "")], body=doc, headers={"Content-MD5": md5_b64(doc)})
+    r = raw.request(
+        "POST", f"/{bucket}", query=[("delete", "")], body=doc, headers={"Content-MD5": md5_b64(doc)}
+    )
     assert r.status == 400, r.describe()
     assert parse_error(r.body)["Code"] == "MalformedXML"
 

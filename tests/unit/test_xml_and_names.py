@@ -40,7 +40,19 @@ def test_valid_bucket_names(name: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["ab", "a" * 64, "Upper", "under_score", "-start", "end-", "a..b", "192.168.1.1", "xn--abc", "b-s3alias", "a b"],
+    [
+        "ab",
+        "a" * 64,
+        "Upper",
+        "under_score",
+        "-start",
+        "end-",
+        "a..b",
+        "192.168.1.1",
+        "xn--abc",
+        "b-s3alias",
+        "a b",
+    ],
 )
 def test_invalid_bucket_names(name: str) -> None:
     with pytest.raises(S3Error) as err:

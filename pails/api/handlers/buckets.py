@@ -49,9 +49,7 @@ async def create_bucket(ctx: RequestContext) -> web.StreamResponse:
 
 async def head_bucket(ctx: RequestContext) -> web.StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
-    return web.Response(
-        headers={"x-amz-bucket-region": bucket.region, "x-amz-access-point-alias": "false"}
-    )
+    return web.Response(headers={"x-amz-bucket-region": bucket.region, "x-amz-access-point-alias": "false"})
 
 
 async def delete_bucket(ctx: RequestContext) -> web.StreamResponse:
@@ -63,5 +61,5 @@ async def get_bucket_location(ctx: RequestContext) -> web.StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     # us-east-1 is reported as an empty LocationConstraint, as S3 does.
     region = "" if bucket.region == "us-east-1" else bucket.region
-    body = (xml.XML_DECL + f'<LocationConstraint xmlns="{xml.S3_NS}">{xml.escape(region)}</LocationConstraint>')
+    body = xml.XML_DECL + f'<LocationConstraint xmlns="{xml.S3_NS}">{xml.escape(region)}</LocationConstraint>'
     return xml_response(body.encode())

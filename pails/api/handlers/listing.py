@@ -23,11 +23,17 @@ def _max_keys(ctx: RequestContext) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise S3Error("InvalidArgument", "Provided max-keys not an integer or within integer range",
-                      extra={"ArgumentName": "max-keys", "ArgumentValue": raw}) from None
+        raise S3Error(
+            "InvalidArgument",
+            "Provided max-keys not an integer or within integer range",
+            extra={"ArgumentName": "max-keys", "ArgumentValue": raw},
+        ) from None
     if value < 0:
-        raise S3Error("InvalidArgument", "Argument maxKeys must be an integer between 0 and 2147483647",
-                      extra={"ArgumentName": "maxKeys", "ArgumentValue": raw})
+        raise S3Error(
+            "InvalidArgument",
+            "Argument maxKeys must be an integer between 0 and 2147483647",
+            extra={"ArgumentName": "maxKeys", "ArgumentValue": raw},
+        )
     return min(value, MAX_KEYS_PER_LIST)
 
 
@@ -36,8 +42,11 @@ def _encoder(ctx: RequestContext) -> Callable[[str], str]:
     if encoding is None:
         return lambda text: text
     if encoding.lower() != "url":
-        raise S3Error("InvalidArgument", "Invalid Encoding Method specified in Request",
-                      extra={"ArgumentName": "encoding-type", "ArgumentValue": encoding})
+        raise S3Error(
+            "InvalidArgument",
+            "Invalid Encoding Method specified in Request",
+            extra={"ArgumentName": "encoding-type", "ArgumentValue": encoding},
+        )
     return xml.url_encode
 
 
@@ -46,8 +55,10 @@ def _entries(ctx: RequestContext, page: ListPage, encode: Callable[[str], str], 
     owner_xml = ""
     if owner and ctx.identity is not None:
         owner_xml = (
-            "<Owner>" + xml.element("ID", ctx.identity.canonical_id)
-            + xml.element("DisplayName", ctx.identity.display_name) + "</Owner>"
+            "<Owner>"
+            + xml.element("ID", ctx.identity.canonical_id)
+            + xml.element("DisplayName", ctx.identity.display_name)
+            + "</Owner>"
         )
     for entry in page.entries:
         parts.append(
@@ -99,8 +110,11 @@ def _decode_token(token: str) -> str:
     try:
         return base64.urlsafe_b64decode(token.encode("ascii") + b"==").decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError):
-        raise S3Error("InvalidArgument", "The continuation token provided is incorrect",
-                      extra={"ArgumentName": "continuation-token"}) from None
+        raise S3Error(
+            "InvalidArgument",
+            "The continuation token provided is incorrect",
+            extra={"ArgumentName": "continuation-token"},
+        ) from None
 
 
 def _encode_token(marker: str) -> str:
@@ -114,8 +128,11 @@ async def list_objects_v2(ctx: RequestContext) -> web.StreamResponse:
     delimiter = ctx.query.get("delimiter", "")
     token = ctx.query.get("continuation-token")
     if token == "":
-        raise S3Error("InvalidArgument", "The continuation token provided is incorrect",
-                      extra={"ArgumentName": "continuation-token"})
+        raise S3Error(
+            "InvalidArgument",
+            "The continuation token provided is incorrect",
+            extra={"ArgumentName": "continuation-token"},
+        )
     start_after = ctx.query.get("start-after", "")
     max_keys = _max_keys(ctx)
     position = _decode_token(token) if token is not None else start_after
@@ -135,6 +152,9 @@ async def list_objects_v2(ctx: RequestContext) -> web.StreamResponse:
     if "start-after" in ctx.query:
         parts.append(xml.element("StartAfter", encode(start_after)))
     parts.extend(_encoding_echo(ctx))
-    parts.extend(_entries(ctx, page, encode, owner="fetch-owner" in ctx.query
-                          and ctx.query["fetch-owner"].lower() == "true"))
+    parts.extend(
+        _entries(
+            ctx, page, encode, owner="fetch-owner" in ctx.query and ctx.query["fetch-owner"].lower() == "true"
+        )
+    )
     return xml_response(xml.document("ListBucketResult", parts))

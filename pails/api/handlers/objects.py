@@ -55,17 +55,22 @@ def _checksum_expectations(request: web.BaseRequest) -> tuple[dict[str, str | No
             try:
                 base64.b64decode(value, validate=True)
             except (binascii.Error, ValueError):
-                raise S3Error("InvalidRequest", f"Value for {header_name(algorithm)} header is invalid.") from None
+                raise S3Error(
+                    "InvalidRequest", f"Value for {header_name(algorithm)} header is invalid."
+                ) from None
             expected[algorithm] = value
     for name in request.headers.get("x-amz-trailer", "").split(","):
         name = name.strip().lower()
         if name.startswith("x-amz-checksum-"):
-            algorithm = name[len("x-amz-checksum-"):].upper()
+            algorithm = name[len("x-amz-checksum-") :].upper()
             if algorithm not in ALGORITHMS:
                 raise S3Error("InvalidRequest", f"Unsupported trailer checksum {name}.")
             expected[algorithm] = None
     if len(expected) > 1:
-        raise S3Error("InvalidRequest", "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+        raise S3Error(
+            "InvalidRequest",
+            "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+        )
     compute = set(expected)
     sdk = request.headers.get("x-amz-sdk-checksum-algorithm")
     if sdk:
@@ -84,7 +89,10 @@ async def put_object(ctx: RequestContext) -> web.StreamResponse:
     expected, compute = _checksum_expectations(request)
     body = request_body(ctx)
     if body.size is not None and body.size > MAX_SINGLE_PUT_SIZE:
-        raise S3Error("EntityTooLarge", extra={"ProposedSize": str(body.size), "MaxSizeAllowed": str(MAX_SINGLE_PUT_SIZE)})
+        raise S3Error(
+            "EntityTooLarge",
+            extra={"ProposedSize": str(body.size), "MaxSizeAllowed": str(MAX_SINGLE_PUT_SIZE)},
+        )
     headers = {name: request.headers[name] for name in _STORED_HEADERS if name in request.headers}
     put = PutRequest(
         key=ctx.key,
@@ -122,16 +130,18 @@ def _check_conditions(request: web.BaseRequest, obj: ObjectVersion) -> None:
     if if_match is not None:
         if not _etag_matches(if_match, etag):
             raise S3Error("PreconditionFailed", extra={"Condition": "If-Match"})
-    elif (since := _http_time(request.headers.get("If-Unmodified-Since"))) is not None:
-        if int(obj.last_modified) > since:
-            raise S3Error("PreconditionFailed", extra={"Condition": "If-Unmodified-Since"})
+    elif (since := _http_time(request.headers.get("If-Unmodified-Since"))) is not None and int(
+        obj.last_modified
+    ) > since:
+        raise S3Error("PreconditionFailed", extra={"Condition": "If-Unmodified-Since"})
     not_modified_headers = {"ETag": etag, "Last-Modified": http_date(obj.last_modified)}
     if if_none_match is not None:
         if _etag_matches(if_none_match, etag):
             raise S3Error("NotModified", headers=not_modified_headers)
-    elif (since := _http_time(request.headers.get("If-Modified-Since"))) is not None:
-        if int(obj.last_modified) <= since:
-            raise S3Error("NotModified", headers=not_modified_headers)
+    elif (since := _http_time(request.headers.get("If-Modified-Since"))) is not None and int(
+        obj.last_modified
+    ) <= since:
+        raise S3Error("NotModified", headers=not_modified_headers)
 
 
 def _etag_matches(header: str, etag: str) -> bool:
@@ -164,7 +174,9 @@ def _object_headers(ctx: RequestContext, obj: ObjectVersion) -> dict[str, str]:
         headers["x-amz-meta-" + name] = value
     if obj.storage_class != "STANDARD":
         headers["x-amz-storage-class"] = obj.storage_class
-    if ctx.request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+    # A checksum describes the whole object, so S3 leaves it out of ranged responses.
+    whole = "Range" not in ctx.request.headers
+    if whole and ctx.request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
         for algorithm, value in obj.checksums.items():
             headers[header_name(algorithm)] = value
     for param, header in _RESPONSE_OVERRIDES.items():
@@ -249,7 +261,10 @@ async def delete_objects(ctx: RequestContext) -> web.StreamResponse:
         else:
             code = "KeyTooLongError" if key else "InvalidArgument"
             parts.append(
-                "<Error>" + xml.element("Key", key) + xml.element("Code", code)
-                + xml.element("Message", "The key is not valid.") + "</Error>"
+                "<Error>"
+                + xml.element("Key", key)
+                + xml.element("Code", code)
+                + xml.element("Message", "The key is not valid.")
+                + "</Error>"
             )
     return xml_response(xml.document("DeleteResult", parts))

@@ -1,0 +1,629 @@
+"""The embedded metadata store: one SQLite file in WAL mode.
+
+Writes go through one writer thread that commits in groups: callers enqueue an operation (a
+function of the connection) and await a future; the writer runs everything queued in one
+transaction, each operation in its own SAVEPOINT (one failing operation does not fail the others),
+commits once (one fsync for the whole batch, synchronous=FULL), then resolves the futures.
+
+Reads run on the caller's (event-loop) thread through a separate read-only connection: indexed
+lookups take microseconds, less than a thread hop. A read that follows a completed write sees it,
+because the write's future is resolved only after its COMMIT.
+
+Object keys are stored as BLOBs of their UTF-8 bytes, so the primary key (bucket_id, key,
+version_id) orders them the way S3 does and listings seek on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import queue
+import sqlite3
+import struct
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from pails.meta.migrate import migrate_sqlite
+from pails.meta.models import Bucket, ChunkRef, ListEntry, ListPage, ObjectVersion
+from pails.meta.store import BucketExists, BucketNotEmptyError, NoSuchBucketError
+
+T = TypeVar("T")
+WriteOp = Callable[[sqlite3.Connection], T]
+
+_MANIFEST_ITEM = struct.Struct(">16sQ")  # chunk id, size
+_MAX_BATCH = 1000  # operations per group commit
+_LIST_BATCH = 1000  # rows per listing query
+_SCAN_BATCH = 500  # manifests per referenced_chunks query
+_BUSY_TIMEOUT_MS = 10_000
+
+
+# --- value encoding ---------------------------------------------------------------------------
+
+
+def encode_manifest(manifest: Iterable[ChunkRef]) -> bytes:
+    """24 bytes per chunk: the 16-byte id, then the size as an unsigned 64-bit big-endian integer."""
+    out = bytearray()
+    for ref in manifest:
+        if len(ref.chunk_id) != 16:
+            raise ValueError(f"a chunk id is 16 bytes, got {len(ref.chunk_id)}")
+        out += _MANIFEST_ITEM.pack(ref.chunk_id, ref.size)
+    return bytes(out)
+
+
+def decode_manifest(blob: bytes) -> tuple[ChunkRef, ...]:
+    return tuple(ChunkRef(chunk_id, size) for chunk_id, size in _MANIFEST_ITEM.iter_unpack(blob))
+
+
+def _chunk_ids(blob: bytes) -> Iterator[bytes]:
+    for offset in range(0, len(blob), _MANIFEST_ITEM.size):
+        yield blob[offset : offset + 16]
+
+
+def _dumps(value: dict[str, str]) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _loads(text: str) -> dict[str, str]:
+    return cast(dict[str, str], json.loads(text))
+
+
+def byte_successor(prefix: bytes) -> bytes | None:
+    """The smallest byte string greater than every string that starts with `prefix`.
+
+    None when there is none (prefix empty or all 0xff): the range is unbounded above.
+    """
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
+# --- SQL (constant strings, so sqlite3's statement cache keeps them prepared) -----------------
+
+_BUCKET_COLS = "id, name, owner_id, region, created_at, versioning"
+_SQL_BUCKET_BY_NAME = f"SELECT {_BUCKET_COLS} FROM buckets WHERE name = ?"
+_SQL_BUCKETS_ALL = f"SELECT {_BUCKET_COLS} FROM buckets ORDER BY name"
+_SQL_BUCKETS_OF = f"SELECT {_BUCKET_COLS} FROM buckets WHERE owner_id = ? ORDER BY name"
+_SQL_BUCKET_INSERT = (
+    "INSERT INTO buckets (name, owner_id, region, created_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (name) DO NOTHING"
+)
+_SQL_BUCKET_OWNER = "SELECT owner_id FROM buckets WHERE name = ?"
+_SQL_BUCKET_ID = "SELECT id FROM buckets WHERE name = ?"
+_SQL_BUCKET_EXISTS = "SELECT 1 FROM buckets WHERE id = ?"
+_SQL_BUCKET_HAS_ROWS = "SELECT 1 FROM objects WHERE bucket_id = ? LIMIT 1"
+_SQL_BUCKET_DELETE = "DELETE FROM buckets WHERE id = ?"
+
+_OBJECT_COLS = (
+    "bucket_id, key, version_id, is_latest, is_delete_marker, size, etag, content_type, headers, "
+    "user_metadata, checksums, storage_class, last_modified, manifest"
+)
+_SQL_OBJECT_GET = f"SELECT {_OBJECT_COLS} FROM objects WHERE bucket_id = ? AND key = ? AND is_latest = 1"
+_SQL_OBJECT_PREVIOUS = (
+    "SELECT version_id, last_modified, manifest FROM objects "
+    "WHERE bucket_id = ? AND key = ? AND (version_id = ? OR is_latest = 1)"
+)
+_SQL_OBJECT_DEMOTE = (
+    "UPDATE objects SET is_latest = 0 WHERE bucket_id = ? AND key = ? AND is_latest = 1 AND version_id <> ?"
+)
+_SQL_OBJECT_REPLACE = f"INSERT OR REPLACE INTO objects ({_OBJECT_COLS}) VALUES ({', '.join('?' * 14)})"
+_SQL_OBJECT_LATEST = (
+    "SELECT is_delete_marker, manifest FROM objects WHERE bucket_id = ? AND key = ? AND is_latest = 1"
+)
+_SQL_OBJECT_DELETE_LATEST = "DELETE FROM objects WHERE bucket_id = ? AND key = ? AND is_latest = 1"
+
+_LIST_COLS = "key, size, etag, last_modified, storage_class"
+_LIST_VISIBLE = "is_latest = 1 AND is_delete_marker = 0"
+# (lower bound inclusive?, upper bound present?) -> query; all seek on the primary key.
+_SQL_LIST: dict[tuple[bool, bool], str] = {
+    (inclusive, bounded): (
+        f"SELECT {_LIST_COLS} FROM objects WHERE bucket_id = ? AND key {'>=' if inclusive else '>'} ?"
+        f"{' AND key < ?' if bounded else ''} AND {_LIST_VISIBLE} ORDER BY key LIMIT ?"
+    )
+    for inclusive in (False, True)
+    for bounded in (False, True)
+}
+
+_SQL_MANIFESTS_FIRST = (
+    "SELECT bucket_id, key, version_id, manifest FROM objects ORDER BY bucket_id, key, version_id LIMIT ?"
+)
+_SQL_MANIFESTS_AFTER = (
+    "SELECT bucket_id, key, version_id, manifest FROM objects "
+    "WHERE (bucket_id, key, version_id) > (?, ?, ?) ORDER BY bucket_id, key, version_id LIMIT ?"
+)
+_SQL_GC_PUSH = "INSERT INTO gc_queue (chunk_id, queued_at) VALUES (?, ?)"
+_SQL_GC_TAKE = "SELECT id, chunk_id FROM gc_queue ORDER BY id LIMIT ?"
+_SQL_GC_ACK = "DELETE FROM gc_queue WHERE id = ?"
+
+
+def _bucket(row: Any) -> Bucket:
+    return Bucket(
+        id=row[0], name=row[1], owner_id=row[2], region=row[3], created_at=row[4], versioning=row[5]
+    )
+
+
+def _object(row: Any) -> ObjectVersion:
+    return ObjectVersion(
+        bucket_id=row[0],
+        key=bytes(row[1]).decode("utf-8"),
+        version_id=row[2],
+        is_latest=bool(row[3]),
+        is_delete_marker=bool(row[4]),
+        size=row[5],
+        etag=row[6],
+        content_type=row[7],
+        headers=_loads(row[8]),
+        user_metadata=_loads(row[9]),
+        checksums=_loads(row[10]),
+        storage_class=row[11],
+        last_modified=row[12],
+        manifest=decode_manifest(row[13]),
+    )
+
+
+def _queue_garbage(conn: sqlite3.Connection, chunk_ids: Iterable[bytes]) -> None:
+    now = time.time()
+    conn.executemany(_SQL_GC_PUSH, ((chunk_id, now) for chunk_id in dict.fromkeys(chunk_ids)))
+
+
+# --- the writer thread -------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Job:
+    op: Callable[[sqlite3.Connection], object]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[object]
+
+
+_Outcome = tuple[asyncio.Future[object], object, BaseException | None]
+
+
+def _resolve(outcomes: list[_Outcome]) -> None:
+    """Runs on the event loop: settle the futures of one batch (skipping cancelled callers)."""
+    for future, value, error in outcomes:
+        if future.done():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+
+class _TransactionLost(Exception):
+    """The database rolled the whole transaction back (e.g. disk full): no operation in it committed."""
+
+
+class _Writer:
+    """One thread, one read-write connection, group commit."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(
+            target=self._run, name=f"pails-sqlite-writer:{path.name}", daemon=True
+        )
+        self.commits = 0
+
+    def start(self) -> concurrent.futures.Future[None]:
+        self._thread.start()
+        return self._ready
+
+    def submit(self, op: Callable[[sqlite3.Connection], object]) -> asyncio.Future[object]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[object] = loop.create_future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the metadata store is closed")
+            self._queue.put(_Job(op, loop, future))
+        return future
+
+    def stop(self) -> None:
+        """Refuse new operations; those already queued still run, then the thread exits."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._queue.put(None)
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, isolation_level=None, cached_statements=256)
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise RuntimeError(f"{self._path}: SQLite refused WAL mode (got {mode!r})")
+            conn.execute("PRAGMA synchronous = FULL")  # the WAL is fsynced at every commit
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            migrate_sqlite(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _run(self) -> None:
+        try:
+            conn = self._connect()
+        except BaseException as exc:
+            with self._lock:
+                self._closed = True
+            self._ready.set_exception(exc)
+            return
+        self._ready.set_result(None)
+        try:
+            stopping = False
+            while not stopping:
+                first = self._queue.get()
+                if first is None:
+                    break
+                jobs = [first]
+                while len(jobs) < _MAX_BATCH:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        stopping = True
+                        break
+                    jobs.append(item)
+                while jobs:
+                    jobs = self._transaction(conn, jobs)
+        finally:
+            with self._lock:
+                self._closed = True
+            leftovers: list[_Job] = []
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    leftovers.append(item)
+            self._deliver([(job, None, RuntimeError("the metadata store is closed")) for job in leftovers])
+            conn.close()
+
+    def _transaction(self, conn: sqlite3.Connection, jobs: list[_Job]) -> list[_Job]:
+        """Run jobs in one transaction and settle them; return the jobs left for another one.
+
+        Jobs are left over only when the database aborted the transaction under us.
+        """
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            self._deliver([(job, None, exc) for job in jobs])
+            return []
+        done: list[tuple[_Job, object, BaseException | None]] = []
+        for index, job in enumerate(jobs):
+            conn.execute("SAVEPOINT op")
+            try:
+                value = job.op(conn)
+            except Exception as exc:
+                if not self._rollback_to_savepoint(conn):
+                    lost = _TransactionLost(f"the transaction was rolled back: {exc!r}")
+                    self._deliver([(j, None, lost) for j, _, _ in done] + [(job, None, exc)])
+                    return jobs[index + 1 :]
+                done.append((job, None, exc))
+            else:
+                conn.execute("RELEASE op")
+                done.append((job, value, None))
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            self._deliver([(job, None, exc) for job, _, _ in done])
+            return []
+        self.commits += 1
+        self._deliver(done)
+        return []
+
+    @staticmethod
+    def _rollback_to_savepoint(conn: sqlite3.Connection) -> bool:
+        """Undo the failed operation only; False if the whole transaction is already gone."""
+        if not conn.in_transaction:
+            return False
+        try:
+            conn.execute("ROLLBACK TO op")
+            conn.execute("RELEASE op")
+        except sqlite3.Error:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            return False
+        return True
+
+    @staticmethod
+    def _deliver(results: list[tuple[_Job, object, BaseException | None]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+        for job, value, error in results:
+            by_loop.setdefault(job.loop, []).append((job.future, value, error))
+        for loop, outcomes in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve, outcomes)
+            except RuntimeError:  # the caller's loop is closed: nobody is waiting any more
+                pass
+
+
+# --- the store ---------------------------------------------------------------------------------
+
+
+class SqliteMetadataStore:
+    """MetadataStore on one SQLite file (see the module docstring for the threading model)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._writer: _Writer | None = None
+        self._reader: sqlite3.Connection | None = None
+
+    # lifecycle
+
+    async def open(self) -> None:
+        if self._writer is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        writer = _Writer(self.path)
+        await asyncio.wrap_future(writer.start())
+        reader = sqlite3.connect(
+            f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, cached_statements=256
+        )
+        reader.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        self._writer, self._reader = writer, reader
+
+    async def close(self) -> None:
+        writer, reader = self._writer, self._reader
+        self._writer = self._reader = None
+        if reader is not None:
+            reader.close()
+        if writer is not None:
+            writer.stop()
+            await asyncio.to_thread(writer.join)
+
+    @property
+    def commit_count(self) -> int:
+        """Transactions committed by the writer since open (one per group of writes)."""
+        return self._writer.commits if self._writer is not None else 0
+
+    def set_read_trace(self, callback: Callable[[str], None] | None) -> None:
+        """Call `callback` with every SQL statement the read connection runs (tests, debugging)."""
+        self._read().set_trace_callback(callback)
+
+    def _read(self) -> sqlite3.Connection:
+        if self._reader is None:
+            raise RuntimeError("the metadata store is not open")
+        return self._reader
+
+    async def _write(self, op: WriteOp[T]) -> T:
+        if self._writer is None:
+            raise RuntimeError("the metadata store is not open")
+        return cast(T, await self._writer.submit(op))
+
+    # buckets
+
+    async def create_bucket(self, name: str, owner_id: str, region: str) -> Bucket:
+        created_at = time.time()
+
+        def op(conn: sqlite3.Connection) -> Bucket:
+            cursor = conn.execute(_SQL_BUCKET_INSERT, (name, owner_id, region, created_at))
+            if cursor.rowcount == 0 or cursor.lastrowid is None:
+                row = conn.execute(_SQL_BUCKET_OWNER, (name,)).fetchone()
+                raise BucketExists(row[0])
+            return Bucket(cursor.lastrowid, name, owner_id, region, created_at)
+
+        return await self._write(op)
+
+    async def get_bucket(self, name: str) -> Bucket | None:
+        rows = self._read().execute(_SQL_BUCKET_BY_NAME, (name,)).fetchall()
+        return _bucket(rows[0]) if rows else None
+
+    async def list_buckets(self, owner_id: str | None = None) -> list[Bucket]:
+        conn = self._read()
+        if owner_id is None:
+            rows = conn.execute(_SQL_BUCKETS_ALL).fetchall()
+        else:
+            rows = conn.execute(_SQL_BUCKETS_OF, (owner_id,)).fetchall()
+        return [_bucket(row) for row in rows]
+
+    async def delete_bucket(self, name: str) -> None:
+        """Raises NoSuchBucketError if there is no such bucket, BucketNotEmptyError if any row is left."""
+
+        def op(conn: sqlite3.Connection) -> None:
+            row = conn.execute(_SQL_BUCKET_ID, (name,)).fetchone()
+            if row is None:
+                raise NoSuchBucketError(name)
+            if conn.execute(_SQL_BUCKET_HAS_ROWS, (row[0],)).fetchone() is not None:
+                raise BucketNotEmptyError(name)
+            conn.execute(_SQL_BUCKET_DELETE, (row[0],))
+
+        await self._write(op)
+
+    # objects
+
+    async def put_object(self, obj: ObjectVersion) -> None:
+        key = obj.key.encode("utf-8")
+        manifest = encode_manifest(obj.manifest)
+        kept = frozenset(ref.chunk_id for ref in obj.manifest)
+        columns = (
+            obj.bucket_id,
+            key,
+            obj.version_id,
+            1,  # is_latest
+            int(obj.is_delete_marker),
+            obj.size,
+            obj.etag,
+            obj.content_type,
+            _dumps(obj.headers),
+            _dumps(obj.user_metadata),
+            _dumps(obj.checksums),
+            obj.storage_class,
+        )
+
+        def op(conn: sqlite3.Connection) -> None:
+            if conn.execute(_SQL_BUCKET_EXISTS, (obj.bucket_id,)).fetchone() is None:
+                raise NoSuchBucketError(obj.bucket_id)
+            last_modified = obj.last_modified
+            garbage: list[bytes] = []
+            for version_id, previous_modified, previous_manifest in conn.execute(
+                _SQL_OBJECT_PREVIOUS, (obj.bucket_id, key, obj.version_id)
+            ).fetchall():
+                last_modified = max(last_modified, previous_modified + 1e-6)
+                if version_id == obj.version_id:
+                    garbage = [c for c in _chunk_ids(previous_manifest) if c not in kept]
+            _queue_garbage(conn, garbage)
+            conn.execute(_SQL_OBJECT_DEMOTE, (obj.bucket_id, key, obj.version_id))
+            conn.execute(_SQL_OBJECT_REPLACE, (*columns, last_modified, manifest))
+
+        await self._write(op)
+
+    async def get_object(self, bucket_id: int, key: str) -> ObjectVersion | None:
+        """The latest version of the key, delete markers included (callers check is_delete_marker)."""
+        rows = self._read().execute(_SQL_OBJECT_GET, (bucket_id, key.encode("utf-8"))).fetchall()
+        return _object(rows[0]) if rows else None
+
+    async def delete_object(self, bucket_id: int, key: str) -> bool:
+        return (await self.delete_objects(bucket_id, [key]))[0]
+
+    async def delete_objects(self, bucket_id: int, keys: Sequence[str]) -> list[bool]:
+        """Delete the latest version of each key, in one transaction; True where an object existed."""
+        encoded = [key.encode("utf-8") for key in keys]
+
+        def op(conn: sqlite3.Connection) -> list[bool]:
+            existed: list[bool] = []
+            for key in encoded:
+                rows = conn.execute(_SQL_OBJECT_LATEST, (bucket_id, key)).fetchall()
+                if rows:
+                    conn.execute(_SQL_OBJECT_DELETE_LATEST, (bucket_id, key))
+                    _queue_garbage(conn, (c for _, manifest in rows for c in _chunk_ids(manifest)))
+                existed.append(any(not marker for marker, _ in rows))
+            return existed
+
+        return await self._write(op)
+
+    async def list_objects(
+        self,
+        bucket_id: int,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        start_after: str = "",
+        max_keys: int = 1000,
+    ) -> ListPage:
+        """One page of S3 ListObjects, in UTF-8 byte order, from one read snapshot.
+
+        Seeks rather than scans: after a key that rolls up into a common prefix, the next query
+        starts at the byte successor of that prefix, so a prefix holding a million keys costs one
+        query. Keys and common prefixes are returned only if greater than start_after, except that
+        keys after start_after still roll up into their common prefix (as S3 does) unless that
+        common prefix equals start_after (it was the last item of the previous page).
+        next_marker is the last item returned when the page is truncated, else None.
+        """
+        if max_keys <= 0:
+            return ListPage([], [], False, None)
+        conn = self._read()
+        pfx, delim, after = prefix.encode("utf-8"), delimiter.encode("utf-8"), start_after.encode("utf-8")
+        upper = byte_successor(pfx)
+        # An empty start_after means none (the empty key, if stored, is listed).
+        lower, inclusive = (after, False) if after and after >= pfx else (pfx, True)
+        entries: list[ListEntry] = []
+        prefixes: list[str] = []
+        last: bytes | None = None
+        truncated = False
+        conn.execute("BEGIN")
+        try:
+            while True:
+                limit = min(max_keys - len(entries) - len(prefixes), _LIST_BATCH)
+                sql = _SQL_LIST[inclusive, upper is not None]
+                params = (bucket_id, lower, upper, limit) if upper is not None else (bucket_id, lower, limit)
+                cursor = conn.execute(sql, params)
+                seen, reseek, finished = 0, False, False
+                try:
+                    for raw_key, size, etag, last_modified, storage_class in cursor:
+                        seen += 1
+                        key = bytes(raw_key)
+                        cut = key.find(delim, len(pfx)) if delim else -1
+                        if cut >= 0:
+                            common = key[: cut + len(delim)]
+                            if common != after:
+                                if len(entries) + len(prefixes) == max_keys:
+                                    truncated = finished = True
+                                    break
+                                prefixes.append(common.decode("utf-8"))
+                                last = common
+                            successor = byte_successor(common)
+                            if successor is None:
+                                finished = True
+                            else:
+                                lower, inclusive, reseek = successor, True, True
+                            break
+                        if len(entries) + len(prefixes) == max_keys:
+                            truncated = finished = True
+                            break
+                        entries.append(
+                            ListEntry(key.decode("utf-8"), size, etag, last_modified, storage_class)
+                        )
+                        last, lower, inclusive = key, key, False
+                finally:
+                    cursor.close()
+                if finished or (not reseek and seen < limit):
+                    break
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+        next_marker = last.decode("utf-8") if truncated and last is not None else None
+        return ListPage(entries, prefixes, truncated, next_marker)
+
+    # garbage collection
+
+    async def take_garbage(self, limit: int) -> list[tuple[int, bytes]]:
+        """The oldest queued chunks (not removed until ack_garbage).
+
+        Chunk ids are owned by one object version: a chunk is queued only when the version that
+        named it is replaced or deleted, minus the chunks the replacing version names again.
+        """
+        if limit <= 0:
+            return []
+        rows = self._read().execute(_SQL_GC_TAKE, (limit,)).fetchall()
+        return [(row[0], bytes(row[1])) for row in rows]
+
+    async def ack_garbage(self, queue_ids: Sequence[int]) -> None:
+        ids = [(queue_id,) for queue_id in queue_ids]
+        if not ids:
+            return
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executemany(_SQL_GC_ACK, ids)
+
+        await self._write(op)
+
+    async def referenced_chunks(self) -> AsyncIterator[bytes]:
+        """Every chunk id named by an object row, read in primary-key order a batch at a time.
+
+        Each batch is its own snapshot: rows committed during the walk may or may not be seen, so
+        a collector must also spare chunks written after its walk started.
+        """
+        conn = self._read()
+        rows = conn.execute(_SQL_MANIFESTS_FIRST, (_SCAN_BATCH,)).fetchall()
+        while rows:
+            for row in rows:
+                for chunk_id in _chunk_ids(row[3]):
+                    yield chunk_id
+            if len(rows) < _SCAN_BATCH:
+                return
+            bucket_id, key, version_id = rows[-1][:3]
+            await asyncio.sleep(0)
+            conn = self._read()
+            rows = conn.execute(_SQL_MANIFESTS_AFTER, (bucket_id, key, version_id, _SCAN_BATCH)).fetchall()
