@@ -137,7 +137,7 @@ _SQL_MANIFESTS_AFTER = (
     "WHERE (bucket_id, key, version_id) > (?, ?, ?) ORDER BY bucket_id, key, version_id LIMIT ?"
 )
 _SQL_GC_PUSH = "INSERT INTO gc_queue (chunk_id, queued_at) VALUES (?, ?)"
-_SQL_GC_TAKE = "SELECT id, chunk_id FROM gc_queue ORDER BY id LIMIT ?"
+_SQL_GC_TAKE = "SELECT id, chunk_id FROM gc_queue WHERE queued_at < ? ORDER BY id LIMIT ?"
 _SQL_GC_ACK = "DELETE FROM gc_queue WHERE id = ?"
 
 
@@ -277,7 +277,12 @@ class _Writer:
                         break
                     jobs.append(item)
                 while jobs:
-                    jobs = self._transaction(conn, jobs)
+                    try:
+                        jobs = self._transaction(conn, jobs)
+                    except Exception as exc:  # e.g. SAVEPOINT itself failed: no caller may hang
+                        conn.rollback()
+                        self._deliver([(job, None, exc) for job in jobs])
+                        jobs = []
         finally:
             with self._lock:
                 self._closed = True
@@ -377,11 +382,19 @@ class SqliteMetadataStore:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         writer = _Writer(self.path)
-        await asyncio.wrap_future(writer.start())
-        reader = sqlite3.connect(
-            f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, cached_statements=256
-        )
-        reader.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        await asyncio.wrap_future(writer.start())  # creates the file and runs the migrations
+        try:
+            reader = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro",
+                uri=True,
+                isolation_level=None,
+                cached_statements=256,
+            )
+            reader.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        except BaseException:
+            writer.stop()
+            await asyncio.to_thread(writer.join)
+            raise
         self._writer, self._reader = writer, reader
 
     async def close(self) -> None:
@@ -419,9 +432,9 @@ class SqliteMetadataStore:
 
         def op(conn: sqlite3.Connection) -> Bucket:
             cursor = conn.execute(_SQL_BUCKET_INSERT, (name, owner_id, region, created_at))
-            if cursor.rowcount == 0 or cursor.lastrowid is None:
-                row = conn.execute(_SQL_BUCKET_OWNER, (name,)).fetchone()
-                raise BucketExists(row[0])
+            if cursor.rowcount == 0:  # the name is taken: the winner's owner decides the S3 error
+                raise BucketExists(conn.execute(_SQL_BUCKET_OWNER, (name,)).fetchone()[0])
+            assert cursor.lastrowid is not None
             return Bucket(cursor.lastrowid, name, owner_id, region, created_at)
 
         return await self._write(op)
@@ -526,9 +539,10 @@ class SqliteMetadataStore:
 
         Seeks rather than scans: after a key that rolls up into a common prefix, the next query
         starts at the byte successor of that prefix, so a prefix holding a million keys costs one
-        query. Keys and common prefixes are returned only if greater than start_after, except that
-        keys after start_after still roll up into their common prefix (as S3 does) unless that
-        common prefix equals start_after (it was the last item of the previous page).
+        query. Only keys greater than start_after are considered; each rolls up into its common
+        prefix, which is returned even if start_after lies inside it (start_after "a/b" still
+        yields "a/" for "a/c"; Garage does the same, not yet checked against AWS), except a common
+        prefix equal to start_after (the previous page ended with it).
         next_marker is the last item returned when the page is truncated, else None.
         """
         if max_keys <= 0:
@@ -545,7 +559,7 @@ class SqliteMetadataStore:
         conn.execute("BEGIN")
         try:
             while True:
-                limit = min(max_keys - len(entries) - len(prefixes), _LIST_BATCH)
+                limit = min(max_keys - len(entries) - len(prefixes) + 1, _LIST_BATCH)
                 sql = _SQL_LIST[inclusive, upper is not None]
                 params = (bucket_id, lower, upper, limit) if upper is not None else (bucket_id, lower, limit)
                 cursor = conn.execute(sql, params)
@@ -588,15 +602,15 @@ class SqliteMetadataStore:
 
     # garbage collection
 
-    async def take_garbage(self, limit: int) -> list[tuple[int, bytes]]:
-        """The oldest queued chunks (not removed until ack_garbage).
+    async def take_garbage(self, limit: int, queued_before: float) -> list[tuple[int, bytes]]:
+        """The oldest chunks queued before the given time (not removed until ack_garbage).
 
         Chunk ids are owned by one object version: a chunk is queued only when the version that
         named it is replaced or deleted, minus the chunks the replacing version names again.
         """
         if limit <= 0:
             return []
-        rows = self._read().execute(_SQL_GC_TAKE, (limit,)).fetchall()
+        rows = self._read().execute(_SQL_GC_TAKE, (queued_before, limit)).fetchall()
         return [(row[0], bytes(row[1])) for row in rows]
 
     async def ack_garbage(self, queue_ids: Sequence[int]) -> None:

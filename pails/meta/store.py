@@ -71,8 +71,9 @@ class MetadataStore(Protocol):
     ) -> ListPage: ...
 
     # Garbage collection
-    async def take_garbage(self, limit: int) -> list[tuple[int, bytes]]:
-        """Up to `limit` (queue id, chunk id) pairs of chunks no object references any more."""
+    async def take_garbage(self, limit: int, queued_before: float) -> list[tuple[int, bytes]]:
+        """Up to `limit` (queue id, chunk id) pairs of chunks no object references any more,
+        queued before the given unix time (so that reads already streaming them can finish)."""
         ...
 
     async def ack_garbage(self, queue_ids: Sequence[int]) -> None: ...

@@ -26,20 +26,28 @@ class GarbageCollector:
         *,
         grace_seconds: float,
         garbage_ratio: float,
+        read_grace_seconds: float = 300.0,
     ) -> None:
         self._meta = meta
         self._chunks = chunks
         self._metrics = metrics
         self._grace = grace_seconds
+        self._read_grace = read_grace_seconds
         self._ratio = garbage_ratio
         self._started = time.time()
         self._lock = asyncio.Lock()
         self._swept_since_start = False
 
-    async def run_once(self, *, sweep_orphans: bool = False) -> dict[str, Any]:
-        """One pass; orphan sweeping also runs on the first pass after a start (crashed writes)."""
+    async def run_once(self, *, sweep_orphans: bool = False, immediate: bool = False) -> dict[str, Any]:
+        """One pass; orphan sweeping also runs on the first pass after a start (crashed writes).
+
+        Replaced chunks are freed only after a read grace period, so that a GET that was already
+        streaming an object when it was overwritten can finish; `immediate` (the admin trigger)
+        frees them at once.
+        """
         async with self._lock:
-            deleted = await self._drain_queue()
+            queued_before = time.time() - (0.0 if immediate else self._read_grace)
+            deleted = await self._drain_queue(queued_before)
             orphans = 0
             if sweep_orphans or not self._swept_since_start:
                 orphans = await self._sweep_orphans()
@@ -49,10 +57,10 @@ class GarbageCollector:
             self._publish_stats()
             return {"chunks_deleted": deleted, "orphans_deleted": orphans, "bytes_reclaimed": reclaimed}
 
-    async def _drain_queue(self) -> int:
+    async def _drain_queue(self, queued_before: float) -> int:
         total = 0
         while True:
-            batch = await self._meta.take_garbage(_BATCH)
+            batch = await self._meta.take_garbage(_BATCH, queued_before)
             if not batch:
                 return total
             await self._chunks.delete([chunk_id for _, chunk_id in batch])

@@ -6,8 +6,10 @@ import asyncio
 import itertools
 import random
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,6 +27,9 @@ from pails.meta.models import ChunkRef, ListPage, ObjectVersion
 from pails.meta.sqlite import SqliteMetadataStore, byte_successor, decode_manifest, encode_manifest
 from pails.meta.store import BucketExists, BucketNotEmptyError, MetadataStore, NoSuchBucketError
 
+# Far in the future: every queued chunk is old enough to collect.
+NOW = 1e12
+
 _ids = itertools.count(1)
 
 
@@ -33,10 +38,11 @@ def chunk() -> ChunkRef:
     return ChunkRef(n.to_bytes(16, "big"), n)
 
 
-def version(bucket_id: int, key: str, *, lm: float = 1_700_000_000.0, **kw: object) -> ObjectVersion:
-    fields: dict[str, object] = {"version_id": "null", "size": 3, "etag": "e" * 32, "last_modified": lm}
-    fields.update(kw)
-    return ObjectVersion(bucket_id=bucket_id, key=key, **fields)  # type: ignore[arg-type]
+def version(bucket_id: int, key: str, *, lm: float = 1_700_000_000.0, **kw: Any) -> ObjectVersion:
+    kw.setdefault("version_id", "null")
+    kw.setdefault("size", 3)
+    kw.setdefault("etag", "e" * 32)
+    return ObjectVersion(bucket_id=bucket_id, key=key, last_modified=lm, **kw)
 
 
 @pytest.fixture
@@ -279,7 +285,9 @@ async def test_list_entry_fields_and_basic_pagination(store: SqliteMetadataStore
     assert [e.key for e in page.entries] == ["k07", "k08", "k09"]
     assert not page.is_truncated and page.next_marker is None
     # start_after before the prefix, and past it.
-    assert [e.key for e in (await store.list_objects(b.id, prefix="k0", start_after="a")).entries][:1] == ["k00"]
+    assert [e.key for e in (await store.list_objects(b.id, prefix="k0", start_after="a")).entries][:1] == [
+        "k00"
+    ]
     assert (await store.list_objects(b.id, prefix="k", start_after="l")).entries == []
 
 
@@ -313,7 +321,9 @@ key_text = st.text(alphabet=st.sampled_from(ALPHABET), min_size=1, max_size=6)
 
 
 @pytest.fixture(scope="module")
-def sync_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[asyncio.Runner, SqliteMetadataStore]]:
+def sync_store(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[asyncio.Runner, SqliteMetadataStore]]:
     runner = asyncio.Runner()
     s = SqliteMetadataStore(tmp_path_factory.mktemp("hyp") / "pails.db")
     runner.run(s.open())
@@ -458,7 +468,7 @@ async def test_group_commit(store: SqliteMetadataStore) -> None:
 async def test_failing_op_does_not_fail_its_batch(store: SqliteMetadataStore) -> None:
     b = await store.create_bucket("b", "o", "r")
     before = store.commit_count
-    calls = [store.put_object(version(b.id, f"k{i}")) for i in range(30)]
+    calls: list[Coroutine[Any, Any, object]] = [store.put_object(version(b.id, f"k{i}")) for i in range(30)]
     calls.insert(15, store.put_object(version(999_999, "orphan")))
     calls.insert(5, store.create_bucket("b", "someone", "r"))
     results = await asyncio.gather(*calls, return_exceptions=True)
@@ -487,25 +497,27 @@ async def test_gc_queue_on_overwrite_and_delete(store: SqliteMetadataStore) -> N
     b = await store.create_bucket("b", "o", "r")
     c1, c2, c3, c4 = chunk(), chunk(), chunk(), chunk()
     await store.put_object(version(b.id, "k", manifest=(c1, c2)))
-    assert await store.take_garbage(10) == []
+    assert await store.take_garbage(10, NOW) == []
     await store.put_object(version(b.id, "k", manifest=(c2, c3)))  # c2 is kept by the new version
-    garbage = await store.take_garbage(10)
+    # Chunks queued just now are held back while readers may still stream them.
+    assert await store.take_garbage(10, time.time() - 60) == []
+    garbage = await store.take_garbage(10, NOW)
     assert [c for _, c in garbage] == [c1.chunk_id]
     await store.put_object(version(b.id, "other", manifest=(c4,)))
     assert await store.delete_objects(b.id, ["k", "missing", "other"]) == [True, False, True]
-    garbage = await store.take_garbage(10)
+    garbage = await store.take_garbage(10, NOW)
     assert [c for _, c in garbage] == [c1.chunk_id, c2.chunk_id, c3.chunk_id, c4.chunk_id]
-    assert await store.take_garbage(2) == garbage[:2]
-    assert await store.take_garbage(0) == []
+    assert await store.take_garbage(2, NOW) == garbage[:2]
+    assert await store.take_garbage(0, NOW) == []
     await store.ack_garbage([qid for qid, _ in garbage[:3]])
-    assert await store.take_garbage(10) == garbage[3:]
+    assert await store.take_garbage(10, NOW) == garbage[3:]
     await store.ack_garbage([garbage[3][0]])
     await store.ack_garbage([])
-    assert await store.take_garbage(10) == []
+    assert await store.take_garbage(10, NOW) == []
     # Queue ids are never reused.
     await store.put_object(version(b.id, "z", manifest=(chunk(),)))
     await store.delete_object(b.id, "z")
-    assert (await store.take_garbage(1))[0][0] > garbage[-1][0]
+    assert (await store.take_garbage(1, NOW))[0][0] > garbage[-1][0]
 
 
 async def test_referenced_chunks(store: SqliteMetadataStore) -> None:
@@ -538,7 +550,7 @@ async def test_reopen_persists(tmp_path: Path) -> None:
     got = await s2.get_object(b.id, "dir/ключ")
     assert got is not None and got.last_modified > obj.last_modified
     assert (await s2.list_objects(b.id, delimiter="/")).common_prefixes == ["dir/"]
-    assert [c for _, c in await s2.take_garbage(5)] == [obj.manifest[0].chunk_id]
+    assert [c for _, c in await s2.take_garbage(5, NOW)] == [obj.manifest[0].chunk_id]
     await s2.close()
 
     conn = sqlite3.connect(path)

@@ -16,7 +16,7 @@ PREFIX = "/_pails/"
 
 async def handle(services: Services, request: web.BaseRequest, raw_path: str) -> web.StreamResponse:
     if raw_path == "/_pails/admin/gc" and request.method == "POST":
-        report = await services.gc.run_once(sweep_orphans=True)
+        report = await services.gc.run_once(sweep_orphans=True, immediate=True)
         return web.json_response(report)
     if raw_path == "/_pails/admin/stats" and request.method == "GET":
         return web.json_response(services.gc.store_stats())
