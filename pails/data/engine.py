@@ -40,6 +40,14 @@ class ChunkSink(Protocol):
     async def abort(self) -> None: ...
 
 
+class SyncBarrier(Protocol):
+    """Makes some chunks durable when called (blocking, from any thread); release() on the loop."""
+
+    def __call__(self) -> None: ...
+
+    def release(self) -> None: ...
+
+
 class ChunkStore(Protocol):
     async def open(self) -> None: ...
 
@@ -51,6 +59,10 @@ class ChunkStore(Protocol):
 
     async def sync(self, refs: Iterable[ChunkRef]) -> None:
         """Return once the given chunks are durable on disk (group fsync)."""
+        ...
+
+    def sync_barrier(self, refs: Iterable[ChunkRef]) -> SyncBarrier:
+        """Like sync(), but run by the metadata writer just before it commits (see decision 0002)."""
         ...
 
     def read(self, chunk_id: bytes, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:

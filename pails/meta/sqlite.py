@@ -466,7 +466,9 @@ class SqliteMetadataStore:
 
     # objects
 
-    async def put_object(self, obj: ObjectVersion) -> None:
+    async def put_object(
+        self, obj: ObjectVersion, *, before_commit: Callable[[], None] | None = None
+    ) -> None:
         key = obj.key.encode("utf-8")
         manifest = encode_manifest(obj.manifest)
         kept = frozenset(ref.chunk_id for ref in obj.manifest)
@@ -486,6 +488,8 @@ class SqliteMetadataStore:
         )
 
         def op(conn: sqlite3.Connection) -> None:
+            if before_commit is not None:
+                before_commit()  # inside the batch, so before its COMMIT
             if conn.execute(_SQL_BUCKET_EXISTS, (obj.bucket_id,)).fetchone() is None:
                 raise NoSuchBucketError(obj.bucket_id)
             last_modified = obj.last_modified

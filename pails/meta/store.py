@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
 
 from pails.meta.models import Bucket, ListPage, ObjectVersion
@@ -43,8 +43,13 @@ class MetadataStore(Protocol):
         ...
 
     # Objects
-    async def put_object(self, obj: ObjectVersion) -> None:
+    async def put_object(
+        self, obj: ObjectVersion, *, before_commit: Callable[[], None] | None = None
+    ) -> None:
         """Commit obj as the latest version of its key, durably.
+
+        before_commit (blocking; any thread) runs before the transaction that holds obj commits:
+        it makes the object's data durable, so that the row never names data a crash could lose.
 
         The version it replaces (same version_id) is removed in the same transaction and its
         chunks are queued for garbage collection. last_modified is made strictly greater than

@@ -32,7 +32,7 @@ async def store_body(
 ) -> StoredBody:
     """Write the body as chunks of at most CHUNK_SIZE; on any failure nothing is left referenced.
 
-    The chunks are durable (fsynced) when this returns.
+    The chunks are not durable yet: the caller commits them with ChunkStore.sync_barrier().
     """
     md5 = hashlib.md5()
     sha256 = hashlib.sha256() if want_sha256 else None
@@ -69,7 +69,6 @@ async def store_body(
             sink = None
         if expected_size is not None and total != expected_size:
             raise S3Error("IncompleteBody")
-        await store.sync(manifest)
     except BaseException as exc:
         if sink is not None:
             await sink.abort()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import time
 
 from pails.errors import S3Error
 from pails.iam.credentials import Identity
@@ -38,10 +39,18 @@ def _is_ip_address(name: str) -> bool:
     return True
 
 
+_CACHE_SECONDS = 2.0
+
+
 class BucketService:
+    """Bucket operations. Lookups are cached briefly (positive answers only): every request
+    names a bucket, and a stale entry is harmless because object commits re-check the bucket
+    inside their transaction."""
+
     def __init__(self, meta: MetadataStore, region: str) -> None:
         self._meta = meta
         self.region = region
+        self._cache: dict[str, tuple[Bucket, float]] = {}
 
     async def create(self, name: str, owner: Identity, location: str | None) -> Bucket:
         validate_bucket_name(name)
@@ -64,13 +73,22 @@ class BucketService:
             raise S3Error(code, resource=name, extra={"BucketName": name}) from None
 
     async def get(self, name: str) -> Bucket:
+        now = time.monotonic()
+        cached = self._cache.get(name)
+        if cached is not None and cached[1] > now:
+            return cached[0]
         bucket = await self._meta.get_bucket(name)
         if bucket is None:
+            self._cache.pop(name, None)
             raise S3Error("NoSuchBucket", resource=name, extra={"BucketName": name})
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[name] = (bucket, now + _CACHE_SECONDS)
         return bucket
 
     async def delete(self, name: str) -> None:
         await self.get(name)
+        self._cache.pop(name, None)
         try:
             await self._meta.delete_bucket(name)
         except BucketNotEmptyError:

@@ -73,8 +73,9 @@ class ObjectService:
                 storage_class=request.storage_class,
                 manifest=stored.manifest,
             )
+            barrier = self._chunks.sync_barrier(stored.manifest)
             try:
-                await self._meta.put_object(obj)
+                await self._meta.put_object(obj, before_commit=barrier)
             except NoSuchBucketError:
                 raise S3Error(
                     "NoSuchBucket", resource=bucket.name, extra={"BucketName": bucket.name}
