@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from pails.api.auth import authenticate
+from pails.api.body import CONTINUE_SENT
 from pails.api.context import RequestContext
 from pails.api.handlers import admin, buckets, listing, objects
 from pails.api.router import resolve
@@ -117,6 +118,10 @@ class S3Application:
             response = error_response(
                 S3Error("InternalError"), request_id, resource, request.method == "HEAD"
             )
+        if CONTINUE_SENT not in request and request.headers.get("Expect", "").lower() == "100-continue":
+            # The client waits for "100 Continue" and never sends the body after a final answer:
+            # the connection cannot be reused (its next bytes would be read as this body).
+            response.force_close()
         status = response.status
         self.services.metrics.observe(api, status, time.perf_counter() - started)
         return response

@@ -21,6 +21,9 @@ def _is_hex_sha256(value: str) -> bool:
     return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
+CONTINUE_SENT = "pails.continue_sent"
+
+
 class RequestBody:
     def __init__(self, ctx: RequestContext) -> None:
         self._request: web.BaseRequest = ctx.request
@@ -55,6 +58,7 @@ class RequestBody:
         """Answer Expect: 100-continue once the request was found acceptable."""
         if self._request.headers.get("Expect", "").lower() == "100-continue":
             await self._request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self._request[CONTINUE_SENT] = True
 
     async def pieces(self) -> AsyncIterator[bytes]:
         if self._decoder is not None:

@@ -43,6 +43,15 @@ def iso8601(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{millis:03d}Z"
 
 
+_XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def element_text_only(name: str, value: str) -> str:
+    """An element whose text drops characters XML 1.0 cannot carry at all (for error documents,
+    which every client must be able to parse whatever key it sent)."""
+    return element(name, _XML_INVALID.sub("\ufffd", value))
+
+
 def element(name: str, value: Any) -> str:
     return f"<{name}>{escape(str(value))}</{name}>"
 
@@ -52,10 +61,10 @@ def document(root: str, parts: Iterable[str]) -> bytes:
 
 
 def error_document(code: str, message: str, resource: str, request_id: str, extra: dict[str, str]) -> bytes:
-    parts = [element("Code", code), element("Message", message)]
+    parts = [element("Code", code), element_text_only("Message", message)]
     if resource:
-        parts.append(element("Resource", resource))
-    parts.extend(element(k, v) for k, v in extra.items())
+        parts.append(element_text_only("Resource", resource))
+    parts.extend(element_text_only(k, v) for k, v in extra.items())
     parts.append(element("RequestId", request_id))
     return (XML_DECL + "<Error>" + "".join(parts) + "</Error>").encode()
 

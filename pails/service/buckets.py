@@ -28,7 +28,7 @@ def validate_bucket_name(name: str) -> None:
         and not _is_ip_address(name)
     )
     if not ok:
-        raise S3Error("InvalidBucketName", resource=name, extra={"BucketName": name})
+        raise S3Error("InvalidBucketName", extra={"BucketName": name})
 
 
 def _is_ip_address(name: str) -> bool:
@@ -62,7 +62,6 @@ class BucketService:
                     "IllegalLocationConstraintException",
                     f"The {location or 'unspecified'} location constraint is incompatible for the region "
                     f"specific endpoint this request was sent to.",
-                    resource=name,
                 )
         try:
             return await self._meta.create_bucket(name, owner.canonical_id, self.region)
@@ -70,7 +69,7 @@ class BucketService:
             code = (
                 "BucketAlreadyOwnedByYou" if exists.owner_id == owner.canonical_id else "BucketAlreadyExists"
             )
-            raise S3Error(code, resource=name, extra={"BucketName": name}) from None
+            raise S3Error(code, extra={"BucketName": name}) from None
 
     async def get(self, name: str) -> Bucket:
         now = time.monotonic()
@@ -80,7 +79,7 @@ class BucketService:
         bucket = await self._meta.get_bucket(name)
         if bucket is None:
             self._cache.pop(name, None)
-            raise S3Error("NoSuchBucket", resource=name, extra={"BucketName": name})
+            raise S3Error("NoSuchBucket", extra={"BucketName": name})
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[name] = (bucket, now + _CACHE_SECONDS)
@@ -92,7 +91,7 @@ class BucketService:
         try:
             await self._meta.delete_bucket(name)
         except BucketNotEmptyError:
-            raise S3Error("BucketNotEmpty", resource=name, extra={"BucketName": name}) from None
+            raise S3Error("BucketNotEmpty", extra={"BucketName": name}) from None
 
     async def list(self, owner: Identity) -> list[Bucket]:
         return await self._meta.list_buckets(None if owner.is_root else owner.canonical_id)

@@ -77,9 +77,7 @@ class ObjectService:
             try:
                 await self._meta.put_object(obj, before_commit=barrier)
             except NoSuchBucketError:
-                raise S3Error(
-                    "NoSuchBucket", resource=bucket.name, extra={"BucketName": bucket.name}
-                ) from None
+                raise S3Error("NoSuchBucket", extra={"BucketName": bucket.name}) from None
         except BaseException:
             await self._chunks.delete([ref.chunk_id for ref in stored.manifest])
             raise
@@ -109,7 +107,7 @@ class ObjectService:
         validate_key(key)
         obj = await self._meta.get_object(bucket.id, key)
         if obj is None or obj.is_delete_marker:
-            raise S3Error("NoSuchKey", resource=f"/{bucket.name}/{key}", extra={"Key": key})
+            raise S3Error("NoSuchKey", extra={"Key": key})
         return obj
 
     def body(self, obj: ObjectVersion, start: int, end: int) -> AsyncIterator[bytes]:

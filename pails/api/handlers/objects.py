@@ -94,6 +94,14 @@ async def put_object(ctx: RequestContext) -> web.StreamResponse:
             extra={"ProposedSize": str(body.size), "MaxSizeAllowed": str(MAX_SINGLE_PUT_SIZE)},
         )
     headers = {name: request.headers[name] for name in _STORED_HEADERS if name in request.headers}
+    if "content-encoding" in headers:
+        # aws-chunked describes this request's framing, not the object: never stored.
+        encodings = [e.strip() for e in headers["content-encoding"].split(",")]
+        kept = [e for e in encodings if e and e.lower() != "aws-chunked"]
+        if kept:
+            headers["content-encoding"] = ", ".join(kept)
+        else:
+            del headers["content-encoding"]
     put = PutRequest(
         key=ctx.key,
         expected_size=body.size,
