@@ -1,10 +1,8 @@
 """Benchmark harness for Pails and peer S3 servers (moto, rclone serve s3).
 
-Modules:
-    sigv4    - minimal, cached AWS Signature V4 header signer
-    payload  - deterministic object contents and streaming verification
-    loadgen  - multi-process asyncio/uvloop load generator (CLI: ``python -m bench.loadgen``)
-    report   - result tables and JSON output
-    peers    - start/stop Pails, moto and rclone on free local ports
-    run      - one command that benchmarks all servers side by side (``python -m bench.run``)
+Entry points: ``python -m bench.run`` (all servers side by side) and
+``python -m bench.loadgen`` (one endpoint).  Modules: ``sigv4`` (signer), ``payload``
+(deterministic contents + verifier), ``rawhttp`` (cheap small-request client), ``client``
+(streaming large-object client), ``jobs`` (worker-side phases), ``stats``, ``cpu``,
+``report``, ``loadgen``, ``peers`` (server processes), ``run``, ``sink`` (client ceiling).
 """

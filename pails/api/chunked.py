@@ -77,13 +77,13 @@ class ChunkSigningContext:
 
 def chunk_signature(ctx: ChunkSigningContext, previous: str, data_sha256_hex: str) -> str:
     sts = f"{CHUNK_STRING_PREFIX}\n{ctx.amz_date}\n{ctx.scope}\n{previous}\n{EMPTY_SHA256}\n{data_sha256_hex}"
-    return hmac.new(ctx.signing_key, sts.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(ctx.signing_key, sts.encode("utf-8"), "sha256").hex()
 
 
 def trailer_signature(ctx: ChunkSigningContext, previous: str, trailer_bytes: bytes) -> str:
     digest = hashlib.sha256(trailer_bytes).hexdigest()
     sts = f"{TRAILER_STRING_PREFIX}\n{ctx.amz_date}\n{ctx.scope}\n{previous}\n{digest}"
-    return hmac.new(ctx.signing_key, sts.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(ctx.signing_key, sts.encode("utf-8"), "sha256").hex()
 
 
 def _incomplete(detail: str | None = None) -> S3Error:

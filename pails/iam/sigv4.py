@@ -132,7 +132,7 @@ class AuthInfo:
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
-    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.digest(key, msg.encode("utf-8"), "sha256")
 
 
 @lru_cache(maxsize=512)
@@ -149,7 +149,8 @@ def derive_signing_key(secret_key: str, scope_date: str, region: str, service: s
 
 def sign_string(signing_key: bytes, string_to_sign: str) -> str:
     """The hex HMAC-SHA256 signature of ``string_to_sign``."""
-    return hmac.new(signing_key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    # hmac.digest is the one-shot C path: several times cheaper than building an HMAC object.
+    return hmac.digest(signing_key, string_to_sign.encode("utf-8"), "sha256").hex()
 
 
 def format_amz_date(when: datetime) -> str:
@@ -517,9 +518,8 @@ def _check_scope(info: AuthInfo, region: str, service: str) -> None:
         )
 
 
-def _check_time(info: AuthInfo, now: datetime) -> None:
-    skew = timedelta(seconds=MAX_CLOCK_SKEW_SECONDS)
-    too_skewed = S3Error(
+def _too_skewed(info: AuthInfo, now: datetime) -> S3Error:
+    return S3Error(
         "RequestTimeTooSkewed",
         extra={
             "RequestTime": info.amz_date,
@@ -527,9 +527,16 @@ def _check_time(info: AuthInfo, now: datetime) -> None:
             "MaxAllowedSkewMilliseconds": str(MAX_CLOCK_SKEW_SECONDS * 1000),
         },
     )
+
+
+_SKEW = timedelta(seconds=MAX_CLOCK_SKEW_SECONDS)
+
+
+def _check_time(info: AuthInfo, now: datetime) -> None:
+    skew = _SKEW
     if not info.presigned:
         if abs(now - info.date) > skew:
-            raise too_skewed
+            raise _too_skewed(info, now)
         return
     expires = info.expires if info.expires is not None else 0
     if expires < 0:
@@ -542,7 +549,7 @@ def _check_time(info: AuthInfo, now: datetime) -> None:
             f"less than {MAX_PRESIGN_EXPIRES_SECONDS} seconds"
         )
     if info.date - now > skew:
-        raise too_skewed
+        raise _too_skewed(info, now)
     expiry = info.date + timedelta(seconds=expires)
     if now > expiry:
         raise S3Error(

@@ -58,3 +58,12 @@ def test_invalid_bucket_names(name: str) -> None:
     with pytest.raises(S3Error) as err:
         validate_bucket_name(name)
     assert err.value.code == "InvalidBucketName"
+
+
+def test_http_date_matches_email_utils() -> None:
+    from email.utils import formatdate
+
+    from pails.api.httpdate import http_date
+
+    for ts in (0.0, 951782400.5, 1795612464.0, 4102444799.0):
+        assert http_date(ts) == formatdate(ts, usegmt=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from email.utils import formatdate
 
 from aiohttp import web
 
@@ -16,10 +15,6 @@ from pails.limits import MAX_XML_BODY_BYTES
 
 def xml_response(body: bytes, status: int = 200) -> web.Response:
     return web.Response(status=status, body=body, headers={"Content-Type": "application/xml"})
-
-
-def http_date(ts: float) -> str:
-    return formatdate(ts, usegmt=True)
 
 
 def parse_content_md5(value: str | None) -> bytes | None:
@@ -46,11 +41,7 @@ async def read_small_body(ctx: RequestContext, limit: int = MAX_XML_BODY_BYTES) 
     md5 = parse_content_md5(request.headers.get("Content-MD5"))
     if md5 is not None and hashlib.md5(body).digest() != md5:
         raise S3Error("BadDigest")
-    payload_hash = ctx.auth.payload_hash if ctx.auth is not None else "UNSIGNED-PAYLOAD"
-    if _is_hex_sha256(payload_hash) and hashlib.sha256(body).hexdigest() != payload_hash:
+    expected = ctx.auth.payload_sha256 if ctx.auth is not None else None
+    if expected is not None and hashlib.sha256(body).hexdigest() != expected:
         raise S3Error("XAmzContentSHA256Mismatch")
     return body
-
-
-def _is_hex_sha256(value: str) -> bool:
-    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
