@@ -12,7 +12,8 @@ from aiohttp import web
 from pails.api import xml
 from pails.api.body import request_body
 from pails.api.context import RequestContext
-from pails.api.handlers.common import http_date, parse_content_md5, read_small_body, xml_response
+from pails.api.handlers.common import parse_content_md5, read_small_body, xml_response
+from pails.api.httpdate import http_date
 from pails.api.ranges import parse_range
 from pails.checksums import ALGORITHMS, header_name
 from pails.data.engine import ChunkCorrupt, ChunkMissing
