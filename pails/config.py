@@ -20,6 +20,8 @@ class Settings:
     gc_grace_seconds: float = 3600.0
     compact_garbage_ratio: float = 0.5
     log_level: str = "info"
+    # sqlite:///abs/path or postgresql://user@host:port/db; None: sqlite in DATA_DIR/meta.db.
+    metadata_url: str | None = field(default=None, repr=False)
 
     @property
     def host(self) -> str:

@@ -25,3 +25,11 @@ READ_PIECE = 1024 * 1024
 # Authentication
 MAX_CLOCK_SKEW_SECONDS = 15 * 60
 MAX_PRESIGN_EXPIRES_SECONDS = 7 * 24 * 3600
+
+# Multipart uploads
+MIN_PART_SIZE = 5 * 1024 * 1024
+"""Every part but the last must be at least this big (S3: EntityTooSmall at completion)."""
+MAX_PART_SIZE = 5 * 1024**3
+MAX_PART_NUMBER = 10_000
+MAX_PARTS_PER_LIST = 1000
+MAX_UPLOADS_PER_LIST = 1000

@@ -15,10 +15,12 @@ from pails.api.transport import S3Server
 from pails.config import Settings
 from pails.data.local import LocalChunkStore
 from pails.iam.credentials import Credential, CredentialStore, load_or_create_root
-from pails.meta.sqlite import SqliteMetadataStore
+from pails.meta.factory import create_metadata_store, default_metadata_url, describe
 from pails.obs.metrics import Metrics
 from pails.service.buckets import BucketService
+from pails.service.copy import CopyService
 from pails.service.gc import GarbageCollector
+from pails.service.multipart import MultipartService
 from pails.service.objects import ObjectService
 
 log = logging.getLogger("pails.server")
@@ -43,7 +45,9 @@ async def serve(settings: Settings) -> None:
     if generated:
         print(_banner(settings, root), flush=True)
 
-    meta = SqliteMetadataStore(data_dir / "meta.db")
+    metadata_url = settings.metadata_url or default_metadata_url(data_dir)
+    meta = create_metadata_store(metadata_url)
+    log.info("metadata store: %s", describe(metadata_url))
     chunks = LocalChunkStore(data_dir / "chunks")
     await meta.open()
     await chunks.open()
@@ -60,6 +64,8 @@ async def serve(settings: Settings) -> None:
         credentials=CredentialStore(root),
         buckets=BucketService(meta, settings.region),
         objects=ObjectService(meta, chunks),
+        multipart=MultipartService(meta, chunks),
+        copies=CopyService(meta),
         gc=gc,
         metrics=metrics,
     )

@@ -15,15 +15,17 @@ from aiohttp import web
 from pails.api.auth import authenticate
 from pails.api.body import CONTINUE_SENT
 from pails.api.context import RequestContext
-from pails.api.handlers import admin, buckets, listing, objects
-from pails.api.router import resolve
+from pails.api.handlers import admin, buckets, copy, listing, multipart, objects
+from pails.api.router import resolve, with_copy_source
 from pails.api.xml import error_document
 from pails.config import Settings
 from pails.errors import S3Error
 from pails.iam.credentials import CredentialStore
 from pails.obs.metrics import Metrics
 from pails.service.buckets import BucketService
+from pails.service.copy import CopyService
 from pails.service.gc import GarbageCollector
+from pails.service.multipart import MultipartService
 from pails.service.objects import ObjectService
 
 log = logging.getLogger("pails.api")
@@ -43,6 +45,14 @@ HANDLERS: dict[str, Handler] = {
     "GetObject": objects.get_object,
     "HeadObject": objects.get_object,
     "DeleteObject": objects.delete_object,
+    "CopyObject": copy.copy_object,
+    "CreateMultipartUpload": multipart.create_multipart_upload,
+    "UploadPart": multipart.upload_part,
+    "UploadPartCopy": copy.upload_part_copy,
+    "CompleteMultipartUpload": multipart.complete_multipart_upload,
+    "AbortMultipartUpload": multipart.abort_multipart_upload,
+    "ListParts": multipart.list_parts,
+    "ListMultipartUploads": multipart.list_multipart_uploads,
 }
 
 _PLAIN_PATHS = {"/health/live", "/health/ready", "/metrics"}
@@ -54,6 +64,8 @@ class Services:
     credentials: CredentialStore
     buckets: BucketService
     objects: ObjectService
+    multipart: MultipartService
+    copies: CopyService
     gc: GarbageCollector
     metrics: Metrics
     ready: bool = False
@@ -97,6 +109,7 @@ class S3Application:
         try:
             query = dict(parse_qsl(raw_query, keep_blank_values=True)) if raw_query else {}
             endpoint = resolve(request.method, request.host, raw_path, query, self._domain)
+            endpoint = with_copy_source(endpoint, "x-amz-copy-source" in request.headers)
             api = endpoint.operation
             ctx = RequestContext(request, endpoint, request_id, raw_query, query, self.services)
             resource = ctx.resource

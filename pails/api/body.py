@@ -17,10 +17,6 @@ _STREAMING_MODES = (
 )
 
 
-def _is_hex_sha256(value: str) -> bool:
-    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
-
-
 CONTINUE_SENT = "pails.continue_sent"
 
 
@@ -29,7 +25,7 @@ class RequestBody:
         self._request: web.BaseRequest = ctx.request
         headers = self._request.headers
         payload_hash = ctx.auth.payload_hash if ctx.auth is not None else "UNSIGNED-PAYLOAD"
-        self.expected_sha256: str | None = payload_hash if _is_hex_sha256(payload_hash) else None
+        self.expected_sha256: str | None = ctx.auth.payload_sha256 if ctx.auth is not None else None
         self.trailers: dict[str, str] = {}
         self._decoder: AwsChunkedDecoder | None = None
         if payload_hash in _STREAMING_MODES:

@@ -24,7 +24,7 @@ _UNSUPPORTED_SUBRESOURCES = frozenset(
         "inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification",
         "object-lock", "ownershipControls", "policy", "policyStatus", "publicAccessBlock",
         "replication", "requestPayment", "restore", "retention", "select", "tagging", "torrent",
-        "uploadId", "uploads", "versioning", "versions", "website",
+        "versioning", "versions", "website",
     }
 )  # fmt: skip
 
@@ -75,6 +75,8 @@ def _bucket_operation(method: str, query: Container[str]) -> str:
     if method == "GET":
         if "location" in query:
             return "GetBucketLocation"
+        if "uploads" in query:
+            return "ListMultipartUploads"
         if (sub := _unsupported(query)) is not None:
             raise _not_implemented(sub)
         return "ListObjectsV2" if "list-type" in query else "ListObjects"
@@ -98,6 +100,12 @@ def _bucket_operation(method: str, query: Container[str]) -> str:
 def _object_operation(method: str, query: Container[str]) -> str:
     if (sub := _unsupported(query)) is not None:
         raise _not_implemented(sub)
+    if "uploadId" in query:
+        return _upload_operation(method, query)
+    if "uploads" in query:
+        if method == "POST":
+            return "CreateMultipartUpload"
+        raise S3Error("MethodNotAllowed")
     if method == "GET":
         return "GetObject"
     if method == "HEAD":
@@ -109,6 +117,28 @@ def _object_operation(method: str, query: Container[str]) -> str:
     if method == "POST":
         raise _not_implemented("POST")
     raise S3Error("MethodNotAllowed")
+
+
+def _upload_operation(method: str, query: Container[str]) -> str:
+    if method == "PUT":
+        return "UploadPart"  # UploadPartCopy when x-amz-copy-source is present: see with_copy_source
+    if method == "POST":
+        return "CompleteMultipartUpload"
+    if method == "DELETE":
+        return "AbortMultipartUpload"
+    if method == "GET":
+        return "ListParts"
+    raise S3Error("MethodNotAllowed")
+
+
+_COPY_OPERATIONS = {"PutObject": "CopyObject", "UploadPart": "UploadPartCopy"}
+
+
+def with_copy_source(endpoint: Endpoint, has_copy_source: bool) -> Endpoint:
+    """PUT with an x-amz-copy-source header is a copy: the only S3 operations a header selects."""
+    if has_copy_source and endpoint.operation in _COPY_OPERATIONS:
+        return Endpoint(_COPY_OPERATIONS[endpoint.operation], endpoint.bucket, endpoint.key)
+    return endpoint
 
 
 def _not_implemented(what: str) -> S3Error:

@@ -3,7 +3,9 @@
 Files live in ``pails/meta/migrations/<backend>/NNNN_name.sql``; versions start at 1 and have no
 gaps. Each applied migration adds one row to ``schema_version``; the schema's version is the largest.
 Loading and ordering (``load_migrations``, ``pending``) are backend-neutral; ``migrate_sqlite``
-applies them to a SQLite connection, one transaction per migration (SQLite DDL is transactional).
+applies them to a SQLite connection, one transaction per migration (SQLite DDL is transactional);
+``migrate_postgres`` applies them to an asyncpg connection in one transaction that holds a
+transaction-scoped advisory lock, so gateways starting at once apply each migration once.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 SCHEMA_VERSION_DDL = (
     "CREATE TABLE IF NOT EXISTS schema_version ("
@@ -117,3 +120,48 @@ def migrate_sqlite(conn: sqlite3.Connection, migrations: Sequence[Migration] | N
             conn.rollback()  # a no-op when SQLite already rolled back
             raise
     return sqlite_version(conn)
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------
+
+PG_SCHEMA_VERSION_DDL = (
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    "version integer PRIMARY KEY, name text NOT NULL, applied_at double precision NOT NULL)"
+)
+# pg_advisory_xact_lock key: "pails-mi" as a 64-bit integer, shared by every Pails gateway.
+PG_MIGRATION_LOCK = int.from_bytes(b"pails-mi", "big") - 2**63
+
+
+async def postgres_version(conn: Any) -> int:
+    """The schema version of the database behind an asyncpg connection (0: never migrated)."""
+    exists = await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")
+    if not exists:
+        return 0
+    return int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
+
+
+async def migrate_postgres(conn: Any, migrations: Sequence[Migration] | None = None) -> int:
+    """Bring a PostgreSQL database up to date and return its schema version.
+
+    `conn` is an asyncpg connection outside any transaction. Everything pending runs in one
+    transaction (PostgreSQL DDL is transactional) after pg_advisory_xact_lock: a second gateway
+    starting at the same time waits for the lock, then reads the new version and applies nothing.
+    The lock is released by the COMMIT or ROLLBACK, so a crashed migration leaves no lock behind.
+    """
+    if conn.is_in_transaction():
+        raise MigrationError("migrate_postgres needs a connection outside any transaction")
+    todo = load_migrations("postgres") if migrations is None else list(migrations)
+    if not pending(todo, await postgres_version(conn)):
+        return await postgres_version(conn)  # the common case: no lock, no DDL
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", PG_MIGRATION_LOCK)
+        await conn.execute(PG_SCHEMA_VERSION_DDL)
+        for migration in pending(todo, await postgres_version(conn)):
+            await conn.execute(migration.sql)  # several statements: the simple query protocol
+            await conn.execute(
+                "INSERT INTO schema_version (version, name, applied_at) VALUES ($1, $2, $3)",
+                migration.version,
+                migration.name,
+                time.time(),
+            )
+    return await postgres_version(conn)

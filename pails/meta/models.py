@@ -65,3 +65,66 @@ class ListPage:
     is_truncated: bool
     # The last key or common prefix returned: where the next page starts after.
     next_marker: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteCondition:
+    """A conditional write (If-None-Match: * / If-Match: etag), checked inside the commit."""
+
+    if_none_match: bool = False  # the key must not exist (a delete marker counts as absent)
+    if_match: str | None = None  # the current object's ETag, without quotes
+
+
+@dataclass(frozen=True, slots=True)
+class SharedChunks:
+    """Chunks a new object or part takes from an existing object (CopyObject, UploadPartCopy).
+
+    The store checks, inside the commit, that the source key still holds `source_manifest` (so
+    none of its chunks can have been queued for GC since it was read) and adds one reference to
+    every occurrence of `chunk_ids`.
+    """
+
+    bucket_id: int
+    key: str
+    source_manifest: tuple[ChunkRef, ...]
+    chunk_ids: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A multipart upload; what CreateMultipartUpload said about the future object."""
+
+    bucket_id: int
+    key: str
+    upload_id: str
+    initiated: float
+    content_type: str = "binary/octet-stream"
+    headers: dict[str, str] = field(default_factory=dict)
+    user_metadata: dict[str, str] = field(default_factory=dict)
+    storage_class: str = "STANDARD"
+    checksum_algorithm: str = ""  # "" or one of pails.checksums.ALGORITHMS
+    state: str = "uploading"  # "uploading", "complete" or "aborted"
+    final_etag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    bucket_id: int
+    upload_id: str
+    part_number: int
+    size: int
+    etag: str  # MD5 hex of the part, without quotes
+    last_modified: float
+    checksums: dict[str, str] = field(default_factory=dict)
+    manifest: tuple[ChunkRef, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class UploadPage:
+    """One page of ListMultipartUploads (uploads in state 'uploading'), by key then upload id."""
+
+    uploads: list[Upload]
+    common_prefixes: list[str]
+    is_truncated: bool
+    next_key_marker: str | None
+    next_upload_id_marker: str | None

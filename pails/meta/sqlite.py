@@ -17,70 +17,40 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 import queue
 import sqlite3
-import struct
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from pails.meta.encoding import decode_manifest, encode_manifest
+from pails.meta.encoding import dumps as _dumps
+from pails.meta.encoding import loads as _loads
+from pails.meta.encoding import manifest_chunk_ids as _chunk_ids
+from pails.meta.listing import ListingPlan, byte_successor
 from pails.meta.migrate import migrate_sqlite
-from pails.meta.models import Bucket, ChunkRef, ListEntry, ListPage, ObjectVersion
+from pails.meta.models import Bucket, ListPage, ObjectVersion, SharedChunks, WriteCondition
+from pails.meta.rules import check_write_condition
+from pails.meta.sqlite_multipart import (
+    SqliteMultipart,
+    drop_bucket_uploads,
+    part_manifest_batches,
+    release_chunks,
+    take_shares,
+)
 from pails.meta.store import BucketExists, BucketNotEmptyError, NoSuchBucketError
 
 T = TypeVar("T")
 WriteOp = Callable[[sqlite3.Connection], T]
 
-_MANIFEST_ITEM = struct.Struct(">16sQ")  # chunk id, size
+__all__ = ["SqliteMetadataStore", "byte_successor", "decode_manifest", "encode_manifest"]
+
 _MAX_BATCH = 1000  # operations per group commit
-_LIST_BATCH = 1000  # rows per listing query
 _SCAN_BATCH = 500  # manifests per referenced_chunks query
 _BUSY_TIMEOUT_MS = 10_000
-
-
-# --- value encoding ---------------------------------------------------------------------------
-
-
-def encode_manifest(manifest: Iterable[ChunkRef]) -> bytes:
-    """24 bytes per chunk: the 16-byte id, then the size as an unsigned 64-bit big-endian integer."""
-    out = bytearray()
-    for ref in manifest:
-        if len(ref.chunk_id) != 16:
-            raise ValueError(f"a chunk id is 16 bytes, got {len(ref.chunk_id)}")
-        out += _MANIFEST_ITEM.pack(ref.chunk_id, ref.size)
-    return bytes(out)
-
-
-def decode_manifest(blob: bytes) -> tuple[ChunkRef, ...]:
-    return tuple(ChunkRef(chunk_id, size) for chunk_id, size in _MANIFEST_ITEM.iter_unpack(blob))
-
-
-def _chunk_ids(blob: bytes) -> Iterator[bytes]:
-    for offset in range(0, len(blob), _MANIFEST_ITEM.size):
-        yield blob[offset : offset + 16]
-
-
-def _dumps(value: dict[str, str]) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-
-
-def _loads(text: str) -> dict[str, str]:
-    return cast(dict[str, str], json.loads(text))
-
-
-def byte_successor(prefix: bytes) -> bytes | None:
-    """The smallest byte string greater than every string that starts with `prefix`.
-
-    None when there is none (prefix empty or all 0xff): the range is unbounded above.
-    """
-    stripped = prefix.rstrip(b"\xff")
-    if not stripped:
-        return None
-    return stripped[:-1] + bytes([stripped[-1] + 1])
 
 
 # --- SQL (constant strings, so sqlite3's statement cache keeps them prepared) -----------------
@@ -167,8 +137,61 @@ def _object(row: Any) -> ObjectVersion:
 
 
 def _queue_garbage(conn: sqlite3.Connection, chunk_ids: Iterable[bytes]) -> None:
-    now = time.time()
-    conn.executemany(_SQL_GC_PUSH, ((chunk_id, now) for chunk_id in dict.fromkeys(chunk_ids)))
+    """Drop one reference per occurrence (a chunk may be shared by copies; see sqlite_multipart)."""
+    release_chunks(conn, chunk_ids)
+
+
+_SQL_OBJECT_CURRENT_ETAG = (
+    "SELECT etag FROM objects WHERE bucket_id = ? AND key = ? AND is_latest = 1 AND is_delete_marker = 0"
+)
+
+
+def _write_object_row(
+    conn: sqlite3.Connection,
+    obj: ObjectVersion,
+    *,
+    keep_renamed: bool = True,
+    condition: WriteCondition | None = None,
+) -> ObjectVersion:
+    """Commit obj as the latest version of its key inside the caller's transaction.
+
+    keep_renamed: chunks the replaced version names again keep their reference (a plain PUT);
+    False when obj's references were taken elsewhere (shared chunks, completed parts), so every
+    occurrence in the replaced version is released.
+    """
+    key = obj.key.encode("utf-8")
+    if conn.execute(_SQL_BUCKET_EXISTS, (obj.bucket_id,)).fetchone() is None:
+        raise NoSuchBucketError(obj.bucket_id)
+    if condition is not None:
+        current = conn.execute(_SQL_OBJECT_CURRENT_ETAG, (obj.bucket_id, key)).fetchone()
+        check_write_condition(condition, current[0] if current is not None else None)
+    kept = frozenset(ref.chunk_id for ref in obj.manifest) if keep_renamed else frozenset()
+    last_modified = obj.last_modified
+    garbage: list[bytes] = []
+    for version_id, previous_modified, previous_manifest in conn.execute(
+        _SQL_OBJECT_PREVIOUS, (obj.bucket_id, key, obj.version_id)
+    ).fetchall():
+        last_modified = max(last_modified, previous_modified + 1e-6)
+        if version_id == obj.version_id:
+            garbage = [c for c in _chunk_ids(previous_manifest) if c not in kept]
+    _queue_garbage(conn, garbage)
+    conn.execute(_SQL_OBJECT_DEMOTE, (obj.bucket_id, key, obj.version_id))
+    columns = (
+        obj.bucket_id,
+        key,
+        obj.version_id,
+        1,  # is_latest
+        int(obj.is_delete_marker),
+        obj.size,
+        obj.etag,
+        obj.content_type,
+        _dumps(obj.headers),
+        _dumps(obj.user_metadata),
+        _dumps(obj.checksums),
+        obj.storage_class,
+    )
+    conn.execute(_SQL_OBJECT_REPLACE, (*columns, last_modified, encode_manifest(obj.manifest)))
+    return replace(obj, last_modified=last_modified, is_latest=True)
 
 
 # --- the writer thread -------------------------------------------------------------------------
@@ -367,7 +390,7 @@ class _Writer:
 # --- the store ---------------------------------------------------------------------------------
 
 
-class SqliteMetadataStore:
+class SqliteMetadataStore(SqliteMultipart):
     """MetadataStore on one SQLite file (see the module docstring for the threading model)."""
 
     def __init__(self, path: Path) -> None:
@@ -460,51 +483,31 @@ class SqliteMetadataStore:
                 raise NoSuchBucketError(name)
             if conn.execute(_SQL_BUCKET_HAS_ROWS, (row[0],)).fetchone() is not None:
                 raise BucketNotEmptyError(name)
+            drop_bucket_uploads(conn, row[0])
             conn.execute(_SQL_BUCKET_DELETE, (row[0],))
 
         await self._write(op)
 
     # objects
 
-    async def put_object(
-        self, obj: ObjectVersion, *, before_commit: Callable[[], None] | None = None
-    ) -> None:
-        key = obj.key.encode("utf-8")
-        manifest = encode_manifest(obj.manifest)
-        kept = frozenset(ref.chunk_id for ref in obj.manifest)
-        columns = (
-            obj.bucket_id,
-            key,
-            obj.version_id,
-            1,  # is_latest
-            int(obj.is_delete_marker),
-            obj.size,
-            obj.etag,
-            obj.content_type,
-            _dumps(obj.headers),
-            _dumps(obj.user_metadata),
-            _dumps(obj.checksums),
-            obj.storage_class,
-        )
+    _write_object_row = staticmethod(_write_object_row)
 
-        def op(conn: sqlite3.Connection) -> None:
+    async def put_object(
+        self,
+        obj: ObjectVersion,
+        *,
+        before_commit: Callable[[], None] | None = None,
+        condition: WriteCondition | None = None,
+        shared: SharedChunks | None = None,
+    ) -> ObjectVersion:
+        def op(conn: sqlite3.Connection) -> ObjectVersion:
             if before_commit is not None:
                 before_commit()  # inside the batch, so before its COMMIT
-            if conn.execute(_SQL_BUCKET_EXISTS, (obj.bucket_id,)).fetchone() is None:
-                raise NoSuchBucketError(obj.bucket_id)
-            last_modified = obj.last_modified
-            garbage: list[bytes] = []
-            for version_id, previous_modified, previous_manifest in conn.execute(
-                _SQL_OBJECT_PREVIOUS, (obj.bucket_id, key, obj.version_id)
-            ).fetchall():
-                last_modified = max(last_modified, previous_modified + 1e-6)
-                if version_id == obj.version_id:
-                    garbage = [c for c in _chunk_ids(previous_manifest) if c not in kept]
-            _queue_garbage(conn, garbage)
-            conn.execute(_SQL_OBJECT_DEMOTE, (obj.bucket_id, key, obj.version_id))
-            conn.execute(_SQL_OBJECT_REPLACE, (*columns, last_modified, manifest))
+            if shared is not None:
+                take_shares(conn, shared)
+            return _write_object_row(conn, obj, keep_renamed=shared is None, condition=condition)
 
-        await self._write(op)
+        return await self._write(op)
 
     async def get_object(self, bucket_id: int, key: str) -> ObjectVersion | None:
         """The latest version of the key, delete markers included (callers check is_delete_marker)."""
@@ -541,68 +544,34 @@ class SqliteMetadataStore:
     ) -> ListPage:
         """One page of S3 ListObjects, in UTF-8 byte order, from one read snapshot.
 
-        Seeks rather than scans: after a key that rolls up into a common prefix, the next query
-        starts at the byte successor of that prefix, so a prefix holding a million keys costs one
-        query. Only keys greater than start_after are considered; each rolls up into its common
-        prefix, which is returned even if start_after lies inside it (start_after "a/b" still
-        yields "a/" for "a/c"; Garage does the same, not yet checked against AWS), except a common
-        prefix equal to start_after (the previous page ended with it).
-        next_marker is the last item returned when the page is truncated, else None.
+        The seeks are planned by pails.meta.listing.ListingPlan; each query's cursor is read lazily,
+        so a query that stops at a common prefix reads one row.
         """
-        if max_keys <= 0:
-            return ListPage([], [], False, None)
+        plan = ListingPlan(prefix, delimiter, start_after, max_keys)
+        if (query := plan.next_query()) is None:
+            return plan.page()
         conn = self._read()
-        pfx, delim, after = prefix.encode("utf-8"), delimiter.encode("utf-8"), start_after.encode("utf-8")
-        upper = byte_successor(pfx)
-        # An empty start_after means none (the empty key, if stored, is listed).
-        lower, inclusive = (after, False) if after and after >= pfx else (pfx, True)
-        entries: list[ListEntry] = []
-        prefixes: list[str] = []
-        last: bytes | None = None
-        truncated = False
         conn.execute("BEGIN")
         try:
-            while True:
-                limit = min(max_keys - len(entries) - len(prefixes) + 1, _LIST_BATCH)
-                sql = _SQL_LIST[inclusive, upper is not None]
-                params = (bucket_id, lower, upper, limit) if upper is not None else (bucket_id, lower, limit)
+            while query is not None:
+                sql = _SQL_LIST[query.inclusive, query.upper is not None]
+                if query.upper is not None:
+                    params: tuple[object, ...] = (bucket_id, query.lower, query.upper, query.limit)
+                else:
+                    params = (bucket_id, query.lower, query.limit)
                 cursor = conn.execute(sql, params)
-                seen, reseek, finished = 0, False, False
                 try:
                     for raw_key, size, etag, last_modified, storage_class in cursor:
-                        seen += 1
-                        key = bytes(raw_key)
-                        cut = key.find(delim, len(pfx)) if delim else -1
-                        if cut >= 0:
-                            common = key[: cut + len(delim)]
-                            if common != after:
-                                if len(entries) + len(prefixes) == max_keys:
-                                    truncated = finished = True
-                                    break
-                                prefixes.append(common.decode("utf-8"))
-                                last = common
-                            successor = byte_successor(common)
-                            if successor is None:
-                                finished = True
-                            else:
-                                lower, inclusive, reseek = successor, True, True
+                        if not plan.offer(bytes(raw_key), size, etag, last_modified, storage_class):
                             break
-                        if len(entries) + len(prefixes) == max_keys:
-                            truncated = finished = True
-                            break
-                        entries.append(
-                            ListEntry(key.decode("utf-8"), size, etag, last_modified, storage_class)
-                        )
-                        last, lower, inclusive = key, key, False
                 finally:
                     cursor.close()
-                if finished or (not reseek and seen < limit):
-                    break
+                plan.end_batch()
+                query = plan.next_query()
         finally:
             if conn.in_transaction:
                 conn.execute("COMMIT")
-        next_marker = last.decode("utf-8") if truncated and last is not None else None
-        return ListPage(entries, prefixes, truncated, next_marker)
+        return plan.page()
 
     # garbage collection
 
@@ -628,20 +597,32 @@ class SqliteMetadataStore:
         await self._write(op)
 
     async def referenced_chunks(self) -> AsyncIterator[bytes]:
-        """Every chunk id named by an object row, read in primary-key order a batch at a time.
+        """Every chunk id named by an object or part row, from one snapshot of the database.
 
-        Each batch is its own snapshot: rows committed during the walk may or may not be seen, so
-        a collector must also spare chunks written after its walk started.
+        A private read connection holds one read transaction for the whole walk, so a reference
+        that moves while it runs (a completion moving parts into an object, a copy, then a delete
+        of the source) is always seen at one of its places.
         """
-        conn = self._read()
-        rows = conn.execute(_SQL_MANIFESTS_FIRST, (_SCAN_BATCH,)).fetchall()
-        while rows:
-            for row in rows:
-                for chunk_id in _chunk_ids(row[3]):
-                    yield chunk_id
-            if len(rows) < _SCAN_BATCH:
-                return
-            bucket_id, key, version_id = rows[-1][:3]
-            await asyncio.sleep(0)
-            conn = self._read()
-            rows = conn.execute(_SQL_MANIFESTS_AFTER, (bucket_id, key, version_id, _SCAN_BATCH)).fetchall()
+        conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            conn.execute("BEGIN")
+            rows = conn.execute(_SQL_MANIFESTS_FIRST, (_SCAN_BATCH,)).fetchall()
+            while rows:
+                for row in rows:
+                    for chunk_id in _chunk_ids(row[3]):
+                        yield chunk_id
+                if len(rows) < _SCAN_BATCH:
+                    break
+                bucket_id, key, version_id = rows[-1][:3]
+                await asyncio.sleep(0)
+                rows = conn.execute(
+                    _SQL_MANIFESTS_AFTER, (bucket_id, key, version_id, _SCAN_BATCH)
+                ).fetchall()
+            for manifests in part_manifest_batches(conn, _SCAN_BATCH):
+                for manifest in manifests:
+                    for chunk_id in _chunk_ids(manifest):
+                        yield chunk_id
+                await asyncio.sleep(0)
+        finally:
+            conn.close()

@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
 
-from pails.meta.models import Bucket, ListPage, ObjectVersion
+from pails.meta.models import (
+    Bucket,
+    ListPage,
+    ObjectVersion,
+    Part,
+    SharedChunks,
+    Upload,
+    UploadPage,
+    WriteCondition,
+)
 
 
 class BucketExists(Exception):
@@ -20,6 +29,39 @@ class BucketNotEmptyError(Exception):
 
 class NoSuchBucketError(Exception):
     """The bucket (by id or name) does not exist, e.g. it was deleted while a write was in flight."""
+
+
+class PreconditionFailedError(Exception):
+    """A conditional write's condition did not hold at commit time (S3: 412 PreconditionFailed)."""
+
+
+class NoSuchKeyError(Exception):
+    """If-Match named a key that does not exist (S3: 404 NoSuchKey)."""
+
+
+class SourceChangedError(Exception):
+    """The object that chunks were to be shared from was replaced or deleted since it was read."""
+
+
+class NoSuchUploadError(Exception):
+    """No multipart upload with this id (in this bucket, for this key) is in progress."""
+
+
+class InvalidPartError(Exception):
+    """A completion named a part that does not exist, or with another ETag or checksum."""
+
+
+class InvalidPartOrderError(Exception):
+    """A completion listed its parts out of ascending order (or one twice)."""
+
+
+class EntityTooSmallError(Exception):
+    """A part other than the last is smaller than the minimum part size."""
+
+    def __init__(self, part_number: int, size: int) -> None:
+        super().__init__(part_number, size)
+        self.part_number = part_number
+        self.size = size
 
 
 class MetadataStore(Protocol):
@@ -44,9 +86,20 @@ class MetadataStore(Protocol):
 
     # Objects
     async def put_object(
-        self, obj: ObjectVersion, *, before_commit: Callable[[], None] | None = None
-    ) -> None:
-        """Commit obj as the latest version of its key, durably.
+        self,
+        obj: ObjectVersion,
+        *,
+        before_commit: Callable[[], None] | None = None,
+        condition: WriteCondition | None = None,
+        shared: SharedChunks | None = None,
+    ) -> ObjectVersion:
+        """Commit obj as the latest version of its key, durably; return it as stored
+        (last_modified adjusted).
+
+        condition is evaluated against the key's latest version inside the same transaction
+        (raise PreconditionFailedError / NoSuchKeyError). shared (CopyObject): the source must
+        still hold the manifest that was read, else SourceChangedError; every shared chunk gains a
+        reference (see chunk references below).
 
         before_commit (blocking; any thread) runs before the transaction that holds obj commits:
         it makes the object's data durable, so that the row never names data a crash could lose.
@@ -85,4 +138,73 @@ class MetadataStore(Protocol):
 
     def referenced_chunks(self) -> AsyncIterator[bytes]:
         """Every chunk id that a committed object (or part) references."""
+        ...
+
+    # Multipart uploads. Chunk references: a chunk is born with one reference (the object or
+    # part that wrote it); sharing (copies) adds references and a chunk is queued for GC only
+    # when its last reference goes (overwrite, delete, part replaced, upload aborted, a part
+    # left out of a completion).
+    async def create_upload(self, upload: Upload) -> None:
+        """Insert an upload in state 'uploading'; NoSuchBucketError if the bucket is gone."""
+        ...
+
+    async def get_upload(self, bucket_id: int, upload_id: str) -> Upload | None:
+        """The upload in any state, or None."""
+        ...
+
+    async def put_part(
+        self,
+        part: Part,
+        *,
+        before_commit: Callable[[], None] | None = None,
+        shared: SharedChunks | None = None,
+    ) -> None:
+        """Add or replace a part of an upload in state 'uploading' (else NoSuchUploadError); a
+        replaced part's chunks lose their reference in the same transaction."""
+        ...
+
+    async def list_parts(self, bucket_id: int, upload_id: str, *, after: int, limit: int) -> list[Part]:
+        """Up to `limit` parts with part_number > after, ascending (manifests may be left empty)."""
+        ...
+
+    async def list_uploads(
+        self,
+        bucket_id: int,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        upload_id_marker: str = "",
+        max_uploads: int = 1000,
+    ) -> UploadPage:
+        """Uploads in state 'uploading', by key (UTF-8 byte order) then upload id, after the
+        markers (key > key_marker, or key == key_marker and upload_id > upload_id_marker when
+        that is given); keys holding the delimiter after the prefix roll up into common prefixes."""
+        ...
+
+    async def complete_upload(
+        self,
+        bucket_id: int,
+        upload_id: str,
+        key: str,
+        requested: Sequence[tuple[int, str, dict[str, str]]],
+        *,
+        last_modified: float,
+        min_part_size: int,
+        condition: WriteCondition | None = None,
+    ) -> ObjectVersion:
+        """In one transaction: check the upload (NoSuchUploadError), assemble the requested
+        (part number, ETag, checksums) with pails.meta.rules.assemble_parts (InvalidPartError,
+        InvalidPartOrderError, EntityTooSmallError), check `condition`, commit the object whose
+        manifest is the parts' chunk lists (no data is touched), drop the part rows, release
+        the chunks of parts not named, mark the upload 'complete' with its ETag.
+
+        On an upload already complete, return an ObjectVersion carrying only key, etag and
+        checksums of that completion (a retried request gets the same answer).
+        """
+        ...
+
+    async def abort_upload(self, bucket_id: int, upload_id: str) -> bool:
+        """Mark an 'uploading' upload 'aborted' and release its parts' chunks; False if there was
+        no such upload in progress."""
         ...

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pails.data.engine import ChunkStore
 from pails.errors import S3Error
 from pails.limits import MAX_KEY_BYTES
-from pails.meta.models import Bucket, ListPage, ObjectVersion
-from pails.meta.store import MetadataStore, NoSuchBucketError
+from pails.meta.models import Bucket, ListPage, ObjectVersion, WriteCondition
+from pails.meta.store import MetadataStore, NoSuchBucketError, NoSuchKeyError, PreconditionFailedError
 from pails.service.bodies import StoredBody, read_range, store_body
+from pails.service.verify import verify_stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,14 @@ class PutRequest:
     expected_sha256: str | None  # hex x-amz-content-sha256, verified against the body
     checksum_algorithms: tuple[str, ...]  # computed and stored
     storage_class: str = "STANDARD"
+    condition: WriteCondition | None = None  # If-None-Match / If-Match, checked at commit
+
+
+def condition_error(exc: PreconditionFailedError | NoSuchKeyError, key: str) -> S3Error:
+    """The S3 answer to a conditional write whose condition did not hold at commit time."""
+    if isinstance(exc, NoSuchKeyError):
+        return S3Error("NoSuchKey", extra={"Key": key})
+    return S3Error("PreconditionFailed", extra={"Condition": str(exc.args[0]) if exc.args else ""})
 
 
 def validate_key(key: str) -> None:
@@ -75,9 +84,13 @@ class ObjectService:
             )
             barrier = self._chunks.sync_barrier(stored.manifest)
             try:
-                await self._meta.put_object(obj, before_commit=barrier)
+                obj = await self._meta.put_object(obj, before_commit=barrier, condition=request.condition)
             except NoSuchBucketError:
                 raise S3Error("NoSuchBucket", extra={"BucketName": bucket.name}) from None
+            except (PreconditionFailedError, NoSuchKeyError) as exc:
+                raise condition_error(exc, request.key) from None
+            finally:
+                barrier.release()
         except BaseException:
             await self._chunks.delete([ref.chunk_id for ref in stored.manifest])
             raise
@@ -85,23 +98,12 @@ class ObjectService:
 
     @staticmethod
     def _verify(request: PutRequest, stored: StoredBody, expected: dict[str, str | None]) -> None:
-        if request.content_md5 is not None and request.content_md5.hex() != stored.md5_hex:
-            raise S3Error("BadDigest")
-        if request.expected_sha256 is not None and request.expected_sha256 != stored.sha256_hex:
-            raise S3Error(
-                "XAmzContentSHA256Mismatch",
-                extra={
-                    "ClientComputedContentSHA256": request.expected_sha256,
-                    "S3ComputedContentSHA256": stored.sha256_hex or "",
-                },
-            )
-        for algorithm, value in expected.items():
-            if value is None:
-                raise S3Error("InvalidRequest", f"The x-amz-checksum-{algorithm.lower()} trailer is missing.")
-            if stored.checksums.get(algorithm) != value:
-                raise S3Error(
-                    "BadDigest", f"The {algorithm} you specified did not match the calculated checksum."
-                )
+        verify_stored(
+            stored,
+            content_md5=request.content_md5,
+            expected_sha256=request.expected_sha256,
+            expected_checksums=expected,
+        )
 
     async def head(self, bucket: Bucket, key: str) -> ObjectVersion:
         validate_key(key)

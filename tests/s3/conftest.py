@@ -1,7 +1,10 @@
 """End-to-end S3 suite for Pails.
 
-By default a `pails server` subprocess is started once per session on a free port with a temporary
-data dir. Set PAILS_TEST_ENDPOINT (+ PAILS_TEST_ACCESS_KEY / PAILS_TEST_SECRET_KEY / PAILS_TEST_REGION)
+By default a `pails server` subprocess is started once per session and metadata backend on a free
+port with a temporary data dir. PAILS_TEST_BACKENDS (e.g. "sqlite", "postgres", "sqlite,postgres")
+picks the metadata backends; by default both when PostgreSQL is reachable at PAILS_TEST_POSTGRES_URL
+(default postgresql://postgres@127.0.0.1:5432/postgres), else SQLite only (with CI set: both, so an
+unreachable PostgreSQL fails). Each PostgreSQL server gets a fresh database, dropped afterwards. Set PAILS_TEST_ENDPOINT (+ PAILS_TEST_ACCESS_KEY / PAILS_TEST_SECRET_KEY / PAILS_TEST_REGION)
 to run against an already-running server instead (tests needing the process are then skipped). When
 that server is a reference implementation that does not verify signatures (e.g. moto), also set
 PAILS_TEST_NO_AUTH=1 to skip the tests marked `auth`.
@@ -27,12 +30,40 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from pgtestdb import (
+    create_database_sync,
+    drop_database_sync,
+    in_ci,
+    postgres_unreachable_reason,
+    require_postgres,
+)
 from s3util import Creds, Raw
 
 ROOT = Path(__file__).resolve().parents[2]
 EXTERNAL = os.environ.get("PAILS_TEST_ENDPOINT")
 NO_AUTH = os.environ.get("PAILS_TEST_NO_AUTH") == "1"
 READY_TIMEOUT = 20.0
+
+
+def _backends() -> list[str]:
+    if EXTERNAL:
+        return ["external"]
+    chosen = os.environ.get("PAILS_TEST_BACKENDS", "")
+    if chosen.strip():
+        return [b.strip() for b in chosen.split(",") if b.strip()]
+    if in_ci() or postgres_unreachable_reason() is None:
+        return ["sqlite", "postgres"]
+    return ["sqlite"]
+
+
+BACKENDS = _backends()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    note = ""
+    if not os.environ.get("PAILS_TEST_BACKENDS") and "postgres" not in BACKENDS and not EXTERNAL:
+        note = f" (PostgreSQL left out: {postgres_unreachable_reason()})"
+    return f"pails metadata backends: {', '.join(BACKENDS)}{note}"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -96,7 +127,7 @@ class ServerInfo:
             signature_version="s3v4",
             retries={"total_max_attempts": 1},
             connect_timeout=5,
-            read_timeout=120,
+            read_timeout=60,
             **config_kwargs,  # type: ignore[arg-type]
         )
         return boto3.client(
@@ -194,8 +225,24 @@ def _new_local_server(base: Path, **kwargs: object) -> ServerInfo:
     )
 
 
+@pytest.fixture(scope="session", params=BACKENDS)
+def metadata_backend(request: pytest.FixtureRequest) -> str:
+    """The metadata store the servers of this part of the session use (tests run once per backend)."""
+    return str(request.param)
+
+
+def _metadata_args(backend: str, databases: list[str]) -> list[str]:
+    """`pails server` flags for the backend; a PostgreSQL database is created (and noted for dropping)."""
+    if backend != "postgres":
+        return []
+    require_postgres()
+    name, dsn = create_database_sync()
+    databases.append(name)
+    return ["--metadata", dsn]
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
+def server(tmp_path_factory: pytest.TempPathFactory, metadata_backend: str) -> Iterator[ServerInfo]:
     if EXTERNAL:
         from urllib.parse import urlsplit
 
@@ -209,20 +256,30 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
             region=os.environ.get("PAILS_TEST_REGION", "us-east-1"),
         )
         return
-    srv = _new_local_server(tmp_path_factory.mktemp("pails-session"))
-    srv.start()
+    databases: list[str] = []
+    srv = _new_local_server(
+        tmp_path_factory.mktemp(f"pails-session-{metadata_backend}"),
+        args=_metadata_args(metadata_backend, databases),
+    )
     try:
+        srv.start()
         yield srv
     finally:
         srv.stop()
+        for name in databases:
+            drop_database_sync(name)
 
 
 @pytest.fixture
-def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ServerInfo]]:
-    """Factory for private servers (crash/restart tests). `start_server(reuse=info)` restarts on a data dir."""
+def start_server(
+    tmp_path_factory: pytest.TempPathFactory, metadata_backend: str
+) -> Iterator[Callable[..., ServerInfo]]:
+    """Factory for private servers (crash/restart tests). `start_server(reuse=info)` restarts on a data dir
+    (and the same metadata database)."""
     if EXTERNAL:
         pytest.skip("private servers need the local process (PAILS_TEST_ENDPOINT set)")
     started: list[ServerInfo] = []
+    databases: list[str] = []
 
     def start(
         reuse: ServerInfo | None = None, args: list[str] | None = None, region: str = "us-east-1"
@@ -242,15 +299,21 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
             )
         else:
             srv = _new_local_server(
-                tmp_path_factory.mktemp("pails-private"), args=list(args or []), region=region
+                tmp_path_factory.mktemp("pails-private"),
+                args=[*_metadata_args(metadata_backend, databases), *(args or [])],
+                region=region,
             )
         started.append(srv)
         srv.start()
         return srv
 
-    yield start
-    for srv in started:
-        srv.stop()
+    try:
+        yield start
+    finally:
+        for srv in started:
+            srv.stop()
+        for name in databases:
+            drop_database_sync(name)
 
 
 @pytest.fixture(scope="session")
@@ -269,7 +332,7 @@ def unique_bucket_name(prefix: str = "pt") -> str:
 
 def empty_and_delete_bucket(client, name: str) -> None:
     try:
-        for _ in range(50):
+        for _ in range(10):
             resp = client.list_objects_v2(Bucket=name, MaxKeys=1000)
             keys = [{"Key": o["Key"]} for o in resp.get("Contents", [])]
             if not keys:

@@ -419,3 +419,37 @@ def test_expect_100_continue_rejected_early(server, s3, bucket):
     assert status == 403, (status, data)
     assert parse_error(data)["Code"] == "SignatureDoesNotMatch"
     assert_absent(s3, bucket, "expect-bad")
+
+
+def test_streaming_decoded_length_mismatch(server, s3, bucket):
+    data = os.urandom(100_000)
+    path = uri_encode(f"/{bucket}/declen", keep_slash=True)
+    hdrs = {
+        "Host": server.raw.netloc,
+        "Content-Encoding": "aws-chunked",
+        "x-amz-decoded-content-length": str(len(data) + 10),  # lies: more than the chunks carry
+        "Content-Length": str(signed_chunked_length(len(data), 65536)),
+    }
+    sig = sign("PUT", path, [], hdrs, server.creds, STREAMING_SIGNED)
+    r = server.raw.send("PUT", path, sig.headers, signed_chunked_body(sig, data, 65536))
+    assert 400 <= r.status < 500, r.describe()
+    assert parse_error(r.body)["Code"] in ("IncompleteBody", "InvalidRequest", "InvalidArgument", "BadDigest")
+    assert_absent(s3, bucket, "declen")
+
+
+def test_streaming_malformed_chunk_framing(server, s3, bucket):
+    data = os.urandom(1000)
+    path = uri_encode(f"/{bucket}/badframe", keep_slash=True)
+    body = b"zz;chunk-signature=" + b"0" * 64 + b"\r\n" + data + b"\r\n"
+    hdrs = {
+        "Host": server.raw.netloc,
+        "Content-Encoding": "aws-chunked",
+        "x-amz-decoded-content-length": str(len(data)),
+        "Content-Length": str(len(body)),
+    }
+    sig = sign("PUT", path, [], hdrs, server.creds, STREAMING_SIGNED)
+    r = server.raw.send("PUT", path, sig.headers, body)
+    assert 400 <= r.status < 500, r.describe()
+    parse_error(r.body)
+    assert_absent(s3, bucket, "badframe")
+    assert server.raw.request("GET", f"/{bucket}").status == 200  # server still healthy

@@ -170,8 +170,7 @@ def test_location_constraint_on_other_region(start_server):
     assert other not in [b["Name"] for b in client.list_buckets()["Buckets"]]
 
 
-def test_create_bucket_with_body_location_us_east_1_default(s3):
-    """No configuration body at all is the normal us-east-1 case; bucket must be usable at once."""
+def test_new_bucket_is_usable_immediately(s3):
     name = unique_bucket_name()
     s3.create_bucket(Bucket=name)
     try:
@@ -239,3 +238,19 @@ def test_virtual_hosted_boto3(server, bucket, monkeypatch):
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]]
     assert keys == ["v/key"]
     assert seen and all(u.startswith(f"http://{bucket}.localhost:{server.port}/") for u in seen), seen
+
+
+def test_recreated_bucket_starts_empty(s3):
+    name = unique_bucket_name()
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="ghost", Body=b"boo")
+    s3.delete_object(Bucket=name, Key="ghost")
+    s3.delete_bucket(Bucket=name)
+    s3.create_bucket(Bucket=name)
+    try:
+        assert s3.list_objects_v2(Bucket=name)["KeyCount"] == 0
+        with pytest.raises(ClientError) as e:
+            s3.get_object(Bucket=name, Key="ghost")
+        assert err(e) == ("NoSuchKey", 404)
+    finally:
+        empty_and_delete_bucket(s3, name)

@@ -154,3 +154,11 @@ def test_hostile_keys_stay_inside_data_dir(server, s3, bucket):
     assert not Path(f"/tmp/{TOKEN}-escape").exists()
     assert not any(TOKEN in name for name in os.listdir("/tmp"))
     assert not any(TOKEN in name for name in os.listdir("/"))
+
+
+def test_prefix_only_key_is_not_an_object(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="dir/file", Body=b"x")
+    for k in ("dir", "dir/", "di"):
+        with pytest.raises(ClientError) as e:
+            s3.get_object(Bucket=bucket, Key=k)
+        assert err(e) == ("NoSuchKey", 404), k

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from s3util import strip_ns, xml_root
+from s3util import parse_error, strip_ns, xml_root
 
 KEYS = [
     "a/1.txt",
@@ -227,3 +227,79 @@ def test_listing_overwritten_and_deleted_keys(s3, bucket):
     s3.delete_object(Bucket=bucket, Key="k2")
     resp = s3.list_objects_v2(Bucket=bucket)
     assert [(o["Key"], o["Size"]) for o in resp["Contents"]] == [("k1", 2)]
+
+
+def test_default_page_is_1000_and_paginator_gets_all(server, bucket):
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = server.client(max_pool_connections=16)
+    keys = [f"k/{i:05d}" for i in range(1503)]
+    with ThreadPoolExecutor(12) as pool:
+        list(pool.map(lambda k: client.put_object(Bucket=bucket, Key=k, Body=b""), keys))
+    first = client.list_objects_v2(Bucket=bucket)
+    assert first["KeyCount"] == 1000
+    assert first["IsTruncated"] is True
+    assert first["Contents"][-1]["Key"] == keys[999]
+    v1 = client.list_objects(Bucket=bucket)
+    assert len(v1["Contents"]) == 1000 and v1["IsTruncated"] is True
+    big = client.list_objects_v2(Bucket=bucket, MaxKeys=5000)
+    assert big["KeyCount"] == 1000 and big["IsTruncated"] is True
+    got = [
+        o["Key"]
+        for p in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for o in p["Contents"]
+    ]
+    assert got == keys
+    got1 = [
+        o["Key"] for p in client.get_paginator("list_objects").paginate(Bucket=bucket) for o in p["Contents"]
+    ]
+    assert got1 == keys
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        [("list-type", "2"), ("continuation-token", "not-a-real-token!!")],
+        [("list-type", "2"), ("max-keys", "-1")],
+        [("list-type", "2"), ("max-keys", "ten")],
+        [("max-keys", "-5")],
+    ],
+    ids=["bad-token", "negative-max-keys", "non-numeric-max-keys", "v1-negative-max-keys"],
+)
+def test_invalid_list_arguments(raw, bucket, query):
+    r = raw.request("GET", f"/{bucket}", query=query)
+    assert r.status == 400, r.describe()
+    assert parse_error(r.body)["Code"] == "InvalidArgument"
+
+
+def test_list_raw_without_encoding_escapes_xml(raw, s3, bucket):
+    key = "a&b<c>\"d'e"
+    s3.put_object(Bucket=bucket, Key=key, Body=b"")
+    r = raw.request("GET", f"/{bucket}", query=[("list-type", "2")])
+    assert r.status == 200, r.describe()
+    root = strip_ns(xml_root(r.body))
+    assert [c.findtext("Key") for c in root.findall("Contents")] == [key]
+    r = raw.request("GET", f"/{bucket}", query=[("list-type", "2"), ("encoding-type", "url")])
+    root = strip_ns(xml_root(r.body))
+    assert root.findtext("EncodingType") == "url"
+    from urllib.parse import unquote_plus
+
+    assert [unquote_plus(c.findtext("Key") or "") for c in root.findall("Contents")] == [key]
+
+
+def test_prefix_without_trailing_delimiter(s3, populated):
+    resp = s3.list_objects_v2(Bucket=populated, Prefix="a", Delimiter="/")
+    assert resp.get("Contents", []) == []
+    assert [p["Prefix"] for p in resp["CommonPrefixes"]] == ["a/"]
+    resp = s3.list_objects_v2(Bucket=populated, Prefix="e", Delimiter="/")
+    assert [o["Key"] for o in resp["Contents"]] == ["e"]
+    assert [p["Prefix"] for p in resp["CommonPrefixes"]] == ["e/"]
+
+
+def test_continuation_token_wins_over_start_after(s3, populated):
+    first = s3.list_objects_v2(Bucket=populated, MaxKeys=2, StartAfter="a/2.txt")
+    assert [o["Key"] for o in first["Contents"]] == ["a/b/3.txt", "a/b/c/4.txt"]
+    nxt = s3.list_objects_v2(
+        Bucket=populated, MaxKeys=2, StartAfter="a/2.txt", ContinuationToken=first["NextContinuationToken"]
+    )
+    assert [o["Key"] for o in nxt["Contents"]] == ["b/1.txt", "b/2.txt"]

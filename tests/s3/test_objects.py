@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import hashlib
 import os
+import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -363,3 +364,111 @@ def test_delete_objects_missing_bucket(s3):
     with pytest.raises(ClientError) as e:
         s3.delete_objects(Bucket=unique_bucket_name("missing"), Delete={"Objects": [{"Key": "a"}]})
     assert err(e) == ("NoSuchBucket", 404)
+
+
+# ---- larger objects, interrupted and concurrent writes ----
+
+
+def test_random_ranges_on_multi_chunk_object(raw, s3, bucket):
+    import random
+
+    size = 20 * 1024 * 1024 + 12345
+    body = os.urandom(size)
+    s3.put_object(Bucket=bucket, Key="big", Body=body)
+    etag = f'"{hashlib.md5(body).hexdigest()}"'
+    rng = random.Random(1234)
+    boundaries = [k * (1 << 20) for k in range(1, 21)] + [k * (4 << 20) for k in range(1, 6)]
+    specs = [(b - 1, b) for b in boundaries[:10]]
+    specs += [(a, a + rng.randint(0, 3 << 20)) for a in (rng.randrange(size) for _ in range(20))]
+    for start, end in specs:
+        end = min(end, size - 1)
+        r = raw.request("GET", f"/{bucket}/big", headers={"Range": f"bytes={start}-{end}"})
+        assert r.status == 206, r.describe()
+        assert r.body == body[start : end + 1], (start, end)
+        assert r.header("Content-Range") == f"bytes {start}-{end}/{size}"
+        assert r.header("ETag") == etag
+    got = s3.get_object(Bucket=bucket, Key="big")["Body"].read()
+    assert hashlib.md5(got).hexdigest() == hashlib.md5(body).hexdigest()
+
+
+def test_client_disconnect_mid_upload_keeps_old_version(server, s3, bucket):
+    import socket
+
+    from s3util import UNSIGNED, sign, uri_encode
+
+    s3.put_object(Bucket=bucket, Key="k", Body=b"old version")
+    path = uri_encode(f"/{bucket}/k", keep_slash=True)
+    total = 8 * 1024 * 1024
+    hdrs = {"Host": f"{server.host}:{server.port}", "Content-Length": str(total)}
+    signed = sign("PUT", path, [], hdrs, server.creds, UNSIGNED).headers
+    head = f"PUT {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in signed.items()) + "\r\n"
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(head.encode())
+        sock.sendall(os.urandom(total // 2))
+    # fresh key too
+    hdrs2 = sign("PUT", path + "-new", [], hdrs, server.creds, UNSIGNED).headers
+    head2 = f"PUT {path}-new HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs2.items()) + "\r\n"
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(head2.encode())
+        sock.sendall(os.urandom(1000))
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:  # give the server a moment to notice the disconnects
+        got = s3.get_object(Bucket=bucket, Key="k")["Body"].read()
+        assert got == b"old version"
+        time.sleep(0.5)
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="k-new")
+    assert err(e)[1] == 404
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["k"]
+    s3.put_object(Bucket=bucket, Key="k", Body=b"newer")
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"newer"
+
+
+def test_concurrent_overwrites_are_never_torn(server, bucket):
+    from concurrent.futures import ThreadPoolExecutor
+
+    versions = {i: bytes([i]) * (1024 * 1024 + i) for i in range(8)}
+    clients = [server.client() for _ in range(4)]
+
+    def put(i: int) -> None:
+        clients[i % 4].put_object(Bucket=bucket, Key="contended", Body=versions[i])
+
+    def get(i: int) -> bytes:
+        try:
+            return clients[i % 4].get_object(Bucket=bucket, Key="contended")["Body"].read()
+        except ClientError:
+            return b""
+
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(put, i) for i in range(8)] + [pool.submit(get, i) for i in range(8)]
+        results = [f.result() for f in futures]
+    for body in results[8:]:
+        assert body == b"" or body in versions.values(), f"torn read: {len(body)} bytes"
+    final = clients[0].get_object(Bucket=bucket, Key="contended")
+    data = final["Body"].read()
+    assert data in versions.values()
+    assert final["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
+    listed = clients[0].list_objects_v2(Bucket=bucket)["Contents"]
+    assert [(o["Key"], o["Size"]) for o in listed] == [("contended", len(data))]
+
+
+def test_concurrent_puts_distinct_keys(server, bucket):
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = server.client(max_pool_connections=16)
+    bodies = {f"p/{i:03d}": os.urandom(1000 + i) for i in range(120)}
+    with ThreadPoolExecutor(12) as pool:
+        list(pool.map(lambda kv: client.put_object(Bucket=bucket, Key=kv[0], Body=kv[1]), bodies.items()))
+    listed = {o["Key"]: o["Size"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert listed == {k: len(v) for k, v in bodies.items()}
+    for k in list(bodies)[::17]:
+        assert client.get_object(Bucket=bucket, Key=k)["Body"].read() == bodies[k]
+
+
+def test_metadata_too_large(s3, bucket):
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="meta-big", Body=b"x", Metadata={"big": "v" * 2100})
+    assert err(e) == ("MetadataTooLarge", 400)
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="meta-big")
+    assert err(e)[1] == 404

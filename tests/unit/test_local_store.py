@@ -550,7 +550,9 @@ async def test_streaming_memory_stays_bounded(store: LocalChunkStore, page_cache
     finally:
         tracemalloc.stop()
     assert ref.size == CHUNK_SIZE
-    assert peak < 3 * B, peak  # one block buffer (and one in flight), never the whole chunk
+    # A block being filled, one in flight to the writer thread, and allocator slack: never the
+    # whole chunk (8 blocks).
+    assert peak < 4 * B, peak
     tracemalloc.start()
     try:
         n = 0

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import AsyncIterator
 from email.utils import parsedate_to_datetime
 
 from aiohttp import web
@@ -13,16 +10,23 @@ from pails.api import xml
 from pails.api.body import request_body
 from pails.api.context import RequestContext
 from pails.api.handlers.common import parse_content_md5, read_small_body, xml_response
+from pails.api.handlers.writes import (
+    checksum_expectations,
+    pieces_then_trailers,
+    stored_headers,
+    user_metadata,
+    write_condition,
+)
 from pails.api.httpdate import http_date
 from pails.api.ranges import parse_range
-from pails.checksums import ALGORITHMS, header_name
+from pails.checksums import header_name
 from pails.data.engine import ChunkCorrupt, ChunkMissing
 from pails.errors import S3Error
-from pails.limits import MAX_KEYS_PER_DELETE, MAX_SINGLE_PUT_SIZE, MAX_USER_METADATA_BYTES, SMALL_CHUNK_MAX
+from pails.limits import MAX_KEYS_PER_DELETE, MAX_SINGLE_PUT_SIZE, SMALL_CHUNK_MAX
 from pails.meta.models import ObjectVersion
+from pails.service.multipart import check_part_number
 from pails.service.objects import PutRequest
 
-_STORED_HEADERS = ("content-encoding", "content-disposition", "content-language", "cache-control", "expires")
 _RESPONSE_OVERRIDES = {
     "response-content-type": "Content-Type",
     "response-content-language": "Content-Language",
@@ -33,97 +37,32 @@ _RESPONSE_OVERRIDES = {
 }
 
 
-def _user_metadata(request: web.BaseRequest) -> dict[str, str]:
-    metadata: dict[str, str] = {}
-    size = 0
-    for name, value in request.headers.items():
-        lname = name.lower()
-        if lname.startswith("x-amz-meta-"):
-            short = lname[11:]
-            metadata[short] = value if short not in metadata else metadata[short] + "," + value
-            size += len(short) + len(value.encode())
-    if size > MAX_USER_METADATA_BYTES:
-        raise S3Error("MetadataTooLarge", extra={"MaxSizeAllowed": str(MAX_USER_METADATA_BYTES)})
-    return metadata
-
-
-def _checksum_expectations(request: web.BaseRequest) -> tuple[dict[str, str | None], tuple[str, ...]]:
-    """Checksums the client sent (by header, or promised in a trailer) and the ones to compute."""
-    expected: dict[str, str | None] = {}
-    for algorithm in ALGORITHMS:
-        value = request.headers.get(header_name(algorithm))
-        if value is not None:
-            try:
-                base64.b64decode(value, validate=True)
-            except (binascii.Error, ValueError):
-                raise S3Error(
-                    "InvalidRequest", f"Value for {header_name(algorithm)} header is invalid."
-                ) from None
-            expected[algorithm] = value
-    for name in request.headers.get("x-amz-trailer", "").split(","):
-        name = name.strip().lower()
-        if name.startswith("x-amz-checksum-"):
-            algorithm = name[len("x-amz-checksum-") :].upper()
-            if algorithm not in ALGORITHMS:
-                raise S3Error("InvalidRequest", f"Unsupported trailer checksum {name}.")
-            expected[algorithm] = None
-    if len(expected) > 1:
-        raise S3Error(
-            "InvalidRequest",
-            "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
-        )
-    compute = set(expected)
-    sdk = request.headers.get("x-amz-sdk-checksum-algorithm")
-    if sdk:
-        if sdk.upper() not in ALGORITHMS:
-            raise S3Error("InvalidRequest", "Value for x-amz-sdk-checksum-algorithm header is invalid.")
-        compute.add(sdk.upper())
-    return expected, tuple(sorted(compute))
-
-
 async def put_object(ctx: RequestContext) -> web.StreamResponse:
     request = ctx.request
-    if "x-amz-copy-source" in request.headers:
-        raise S3Error("NotImplemented", "CopyObject arrives with the S3-breadth issue.")
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     content_md5 = parse_content_md5(request.headers.get("Content-MD5"))
-    expected, compute = _checksum_expectations(request)
+    expected, compute = checksum_expectations(request)
+    condition = write_condition(request)
     body = request_body(ctx)
     if body.size is not None and body.size > MAX_SINGLE_PUT_SIZE:
         raise S3Error(
             "EntityTooLarge",
             extra={"ProposedSize": str(body.size), "MaxSizeAllowed": str(MAX_SINGLE_PUT_SIZE)},
         )
-    headers = {name: request.headers[name] for name in _STORED_HEADERS if name in request.headers}
-    if "content-encoding" in headers:
-        # aws-chunked describes this request's framing, not the object: never stored.
-        encodings = [e.strip() for e in headers["content-encoding"].split(",")]
-        kept = [e for e in encodings if e and e.lower() != "aws-chunked"]
-        if kept:
-            headers["content-encoding"] = ", ".join(kept)
-        else:
-            del headers["content-encoding"]
     put = PutRequest(
         key=ctx.key,
         expected_size=body.size,
         content_type=request.headers.get("Content-Type") or "binary/octet-stream",
-        headers=headers,
-        user_metadata=_user_metadata(request),
+        headers=stored_headers(request),
+        user_metadata=user_metadata(request),
         content_md5=content_md5,
         expected_sha256=body.expected_sha256,
         checksum_algorithms=compute,
         storage_class=request.headers.get("x-amz-storage-class", "STANDARD"),
+        condition=condition,
     )
     await body.continue_if_expected()
-
-    async def pieces_then_trailers() -> AsyncIterator[bytes]:
-        async for piece in body.pieces():
-            yield piece
-        for algorithm in expected:
-            if expected[algorithm] is None:
-                expected[algorithm] = body.trailers.get(header_name(algorithm))
-
-    obj, stored = await ctx.services.objects.put(bucket, put, pieces_then_trailers(), expected)
+    obj, stored = await ctx.services.objects.put(bucket, put, pieces_then_trailers(body, expected), expected)
     ctx.bytes_in += stored.size
     response_headers = {"ETag": f'"{obj.etag}"'}
     for algorithm, value in obj.checksums.items():
@@ -194,11 +133,22 @@ def _object_headers(ctx: RequestContext, obj: ObjectVersion) -> dict[str, str]:
     return headers
 
 
+def _check_part_of(obj: ObjectVersion, value: str) -> None:
+    """GET/HEAD ?partNumber=N: part 1 of an object uploaded in one piece is the whole object."""
+    number = check_part_number(value)
+    if "-" in obj.etag:
+        raise S3Error("NotImplemented", "GET by partNumber of a multipart object is not supported yet.")
+    if number != 1:
+        raise S3Error("InvalidPartNumber", "The requested partnumber is not satisfiable", status=416)
+
+
 async def get_object(ctx: RequestContext) -> web.StreamResponse:
     request = ctx.request
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     obj = await ctx.services.objects.head(bucket, ctx.key)
     _check_conditions(request, obj)
+    if "partNumber" in ctx.query:
+        _check_part_of(obj, ctx.query["partNumber"])
     headers = _object_headers(ctx, obj)
     byte_range = parse_range(request.headers.get("Range"), obj.size)
     status = 200

@@ -1,0 +1,134 @@
+"""The S3 listing algorithm, shared by the metadata backends.
+
+Both backends store keys as their UTF-8 bytes under an ordered index on (bucket_id, key), and
+both answer one kind of query: "visible keys of this bucket after X (inclusive or not), below Y
+(or unbounded), in byte order, at most N". `ListingPlan` decides which such query to run next and
+consumes its rows one at a time; a backend only drives it:
+
+    plan = ListingPlan(prefix, delimiter, start_after, max_keys)
+    while (query := plan.next_query()) is not None:
+        for row in run(query):               # lazily, so that a re-seek stops reading
+            if not plan.offer(*row):
+                break
+        plan.end_batch()
+    page = plan.page()
+
+Seeks rather than scans: after a key that rolls up into a common prefix, the next query starts at
+the byte successor of that prefix, so a prefix holding a million keys costs one query. Only keys
+greater than start_after are considered; each rolls up into its common prefix, which is returned
+even if start_after lies inside it (start_after "a/b" still yields "a/" for "a/c"; Garage does the
+same), except a common prefix equal to start_after (the previous page ended with it).
+next_marker is the last item returned when the page is truncated, else None.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pails.meta.models import ListEntry, ListPage
+
+LIST_BATCH = 1000  # rows per listing query at most
+
+
+def byte_successor(prefix: bytes) -> bytes | None:
+    """The smallest byte string greater than every string that starts with `prefix`.
+
+    None when there is none (prefix empty or all 0xff): the range is unbounded above.
+    """
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """Visible keys k with lower < k (lower <= k if inclusive) and k < upper (if any), first `limit`."""
+
+    lower: bytes
+    inclusive: bool
+    upper: bytes | None
+    limit: int
+
+
+class ListingPlan:
+    """One page of S3 ListObjects as a sequence of index seeks (see the module docstring)."""
+
+    def __init__(
+        self, prefix: str, delimiter: str, start_after: str, max_keys: int, *, batch: int = LIST_BATCH
+    ) -> None:
+        self._prefix = prefix.encode("utf-8")
+        self._delimiter = delimiter.encode("utf-8")
+        self._after = start_after.encode("utf-8")
+        self._max_keys = max_keys
+        self._batch = batch
+        self.upper = byte_successor(self._prefix)
+        # An empty start_after means none (the empty key, if stored, is listed).
+        if self._after and self._after >= self._prefix:
+            self._lower, self._inclusive = self._after, False
+        else:
+            self._lower, self._inclusive = self._prefix, True
+        self._entries: list[ListEntry] = []
+        self._prefixes: list[str] = []
+        self._last: bytes | None = None
+        self._truncated = False
+        self._done = max_keys <= 0
+        self._query: ListQuery | None = None
+        self._seen = 0
+        self._reseek = False
+
+    def _count(self) -> int:
+        return len(self._entries) + len(self._prefixes)
+
+    def next_query(self) -> ListQuery | None:
+        """The next seek to run, or None when the page is complete."""
+        if self._done:
+            return None
+        limit = min(self._max_keys - self._count() + 1, self._batch)
+        self._query = ListQuery(self._lower, self._inclusive, self.upper, limit)
+        self._seen, self._reseek = 0, False
+        return self._query
+
+    def offer(self, key: bytes, size: int, etag: str, last_modified: float, storage_class: str) -> bool:
+        """Consume the next row of the current query; False: stop reading it (re-seek or done)."""
+        self._seen += 1
+        delim = self._delimiter
+        cut = key.find(delim, len(self._prefix)) if delim else -1
+        if cut >= 0:
+            common = key[: cut + len(delim)]
+            if common != self._after:
+                if self._count() == self._max_keys:
+                    self._truncated = self._done = True
+                    return False
+                self._prefixes.append(common.decode("utf-8"))
+                self._last = common
+            successor = byte_successor(common)
+            if successor is None:
+                self._done = True
+            else:
+                self._lower, self._inclusive, self._reseek = successor, True, True
+            return False
+        if self._count() == self._max_keys:
+            self._truncated = self._done = True
+            return False
+        self._entries.append(ListEntry(key.decode("utf-8"), size, etag, last_modified, storage_class))
+        self._last, self._lower, self._inclusive = key, key, False
+        return True
+
+    def end_batch(self) -> None:
+        """The current query's rows were read (all, or up to the row offer() refused)."""
+        query = self._query
+        if query is None:
+            raise RuntimeError("end_batch() without next_query()")
+        self._query = None
+        if not self._reseek and self._seen < query.limit:
+            self._done = True  # the index has nothing more in range
+
+    @property
+    def wants_few_rows(self) -> bool:
+        """True while the query may stop early at a common prefix (a delimiter is in use)."""
+        return bool(self._delimiter)
+
+    def page(self) -> ListPage:
+        next_marker = self._last.decode("utf-8") if self._truncated and self._last is not None else None
+        return ListPage(self._entries, self._prefixes, self._truncated, next_marker)

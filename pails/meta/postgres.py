@@ -1,0 +1,906 @@
+"""The shared metadata store: PostgreSQL through an asyncpg pool, for many gateways at once.
+
+Semantics are those of SqliteMetadataStore (pails/meta/store.py is the contract). Every rule that
+two gateways could race on is enforced by the database, never by read-then-write in Python:
+
+- bucket names: a UNIQUE constraint and INSERT ... ON CONFLICT DO NOTHING;
+- a write into a deleted bucket, deleting a non-empty bucket: the foreign keys to buckets, and
+  delete_bucket's FOR UPDATE on the bucket row (which waits for, and then blocks, writers);
+- replacing a version: its row is locked (SELECT ... FOR UPDATE) before its chunks are released;
+  a first insert races through INSERT ... ON CONFLICT DO NOTHING (the loser's transaction is
+  retried and then finds, and locks, the winner's row); "one latest version per key" is a
+  partial unique index; conditions (If-Match / If-None-Match) are checked under those locks;
+- multipart: every write to an upload locks its row (FOR NO KEY UPDATE), so parts, completion
+  and abort of one upload are serialised; a copy's source row is locked FOR SHARE while its chunks
+  gain references;
+- chunk references: one set-based statement per release (see _SQL_RELEASE).
+
+The store holds no state besides the pool, so any number of gateways can share one database.
+Keys are bytea (their UTF-8 bytes): the primary key (bucket_id, key, version_id) orders them the
+way S3 does, and listings seek on it (pails.meta.listing plans the seeks).
+
+Connection failures (a restarted server, pg_terminate_backend) fail the operation with the
+asyncpg error, except for reads and idempotent writes (put_object, complete_upload, ack_garbage), which
+are retried on a fresh connection; the pool replaces dead connections by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
+from typing import Any, TypeVar
+
+import asyncpg
+from asyncpg import exceptions as pgerr
+
+from pails.meta.encoding import decode_manifest, dumps, encode_manifest, loads, manifest_chunk_ids
+from pails.meta.listing import ListingPlan, ListQuery, byte_successor
+from pails.meta.migrate import migrate_postgres
+from pails.meta.models import (
+    Bucket,
+    ListPage,
+    ObjectVersion,
+    Part,
+    SharedChunks,
+    Upload,
+    UploadPage,
+    WriteCondition,
+)
+from pails.meta.rules import assemble_parts, check_write_condition
+from pails.meta.store import (
+    BucketExists,
+    BucketNotEmptyError,
+    NoSuchBucketError,
+    NoSuchUploadError,
+    SourceChangedError,
+)
+
+T = TypeVar("T")
+log = logging.getLogger("pails.meta.postgres")
+
+_ATTEMPTS = 3  # for operations that may be retried after a lost connection
+_RACE_ATTEMPTS = 50  # transactions re-run after losing a race on one key
+_SCAN_BATCH = 500
+_UPLOAD_BATCH = 200
+_FIRST_DELIMITED_FETCH = 8  # rows; a delimited listing often re-seeks after the first row
+
+# Errors after which the same operation may succeed on another connection.
+_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    pgerr.PostgresConnectionError,  # 08xxx, ConnectionDoesNotExistError
+    pgerr.OperatorInterventionError,  # 57xxx: admin shutdown, pg_terminate_backend, cannot connect now
+    pgerr.TransactionRollbackError,  # 40001 serialization failure, 40P01 deadlock
+    pgerr.InterfaceError,
+    pgerr.InternalClientError,  # e.g. a protocol state confused by a connection killed mid-query
+    ConnectionError,
+    OSError,
+)
+
+# --- SQL -----------------------------------------------------------------------------------------
+
+_BUCKET_COLS = "id, name, owner_id, region, created_at, versioning"
+_SQL_BUCKET_BY_NAME = f"SELECT {_BUCKET_COLS} FROM buckets WHERE name = $1"
+_SQL_BUCKETS_ALL = f"SELECT {_BUCKET_COLS} FROM buckets ORDER BY name"
+_SQL_BUCKETS_OF = f"SELECT {_BUCKET_COLS} FROM buckets WHERE owner_id = $1 ORDER BY name"
+_SQL_BUCKET_INSERT = (
+    "INSERT INTO buckets (name, owner_id, region, created_at) VALUES ($1, $2, $3, $4) "
+    "ON CONFLICT (name) DO NOTHING RETURNING id"
+)
+_SQL_BUCKET_OWNER = "SELECT owner_id FROM buckets WHERE name = $1"
+_SQL_BUCKET_LOCK = "SELECT id FROM buckets WHERE name = $1 FOR UPDATE"
+_SQL_BUCKET_EXISTS = "SELECT 1 FROM buckets WHERE id = $1"
+_SQL_BUCKET_HAS_ROWS = "SELECT 1 FROM objects WHERE bucket_id = $1 LIMIT 1"
+_SQL_BUCKET_DELETE = "DELETE FROM buckets WHERE id = $1"
+
+_OBJECT_COLS = (
+    "bucket_id, key, version_id, is_latest, is_delete_marker, size, etag, content_type, headers, "
+    "user_metadata, checksums, storage_class, last_modified, manifest"
+)
+_SQL_OBJECT_GET = f"SELECT {_OBJECT_COLS} FROM objects WHERE bucket_id = $1 AND key = $2 AND is_latest"
+_SQL_OBJECT_LOCK_PREVIOUS = (
+    "SELECT version_id, last_modified, manifest, is_latest, is_delete_marker, etag FROM objects "
+    "WHERE bucket_id = $1 AND key = $2 AND (version_id = $3 OR is_latest) FOR UPDATE"
+)
+_SQL_OBJECT_DEMOTE = (
+    "UPDATE objects SET is_latest = false "
+    "WHERE bucket_id = $1 AND key = $2 AND is_latest AND version_id <> $3 "
+    "RETURNING last_modified, is_delete_marker, etag"
+)
+_SQL_OBJECT_INSERT = (
+    f"INSERT INTO objects ({_OBJECT_COLS}) VALUES "
+    "($1, $2, $3, true, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, $12, $13) "
+    "ON CONFLICT (bucket_id, key, version_id) DO NOTHING RETURNING true"
+)
+_SQL_OBJECT_UPDATE = (
+    "UPDATE objects SET is_latest = true, is_delete_marker = $4, size = $5, etag = $6, "
+    "content_type = $7, headers = $8::jsonb, user_metadata = $9::jsonb, checksums = $10::jsonb, "
+    "storage_class = $11, last_modified = $12, manifest = $13 "
+    "WHERE bucket_id = $1 AND key = $2 AND version_id = $3"
+)
+_SQL_OBJECTS_DELETE_LATEST = (
+    "DELETE FROM objects WHERE bucket_id = $1 AND key = ANY($2::bytea[]) AND is_latest "
+    "RETURNING key, is_delete_marker, manifest"
+)
+_SQL_SOURCE_LOCK = (
+    "SELECT manifest FROM objects WHERE bucket_id = $1 AND key = $2 AND is_latest "
+    "AND NOT is_delete_marker FOR SHARE"
+)
+
+_LIST_COLS = "key, size, etag, last_modified, storage_class"
+# (lower bound inclusive?, upper bound present?) -> query; all seek on (bucket_id, key).
+_SQL_LIST: dict[tuple[bool, bool], str] = {
+    (inclusive, bounded): (
+        f"SELECT {_LIST_COLS} FROM objects WHERE bucket_id = $1 AND key {'>=' if inclusive else '>'} $2"
+        f"{' AND key < $4' if bounded else ''} AND is_latest AND NOT is_delete_marker "
+        "ORDER BY key LIMIT $3"
+    )
+    for inclusive in (False, True)
+    for bounded in (False, True)
+}
+
+_SQL_MANIFESTS_FIRST = (
+    "SELECT bucket_id, key, version_id, manifest FROM objects ORDER BY bucket_id, key, version_id LIMIT $1"
+)
+_SQL_MANIFESTS_AFTER = (
+    "SELECT bucket_id, key, version_id, manifest FROM objects "
+    "WHERE (bucket_id, key, version_id) > ($1, $2, $3) ORDER BY bucket_id, key, version_id LIMIT $4"
+)
+_SQL_PART_MANIFESTS_FIRST = (
+    "SELECT bucket_id, upload_id, part_number, manifest FROM parts "
+    "ORDER BY bucket_id, upload_id, part_number LIMIT $1"
+)
+_SQL_PART_MANIFESTS_AFTER = (
+    "SELECT bucket_id, upload_id, part_number, manifest FROM parts "
+    "WHERE (bucket_id, upload_id, part_number) > ($1, $2, $3) "
+    "ORDER BY bucket_id, upload_id, part_number LIMIT $4"
+)
+
+# Drop one reference per occurrence of each chunk id in $1, in one statement: a chunk with more
+# extra references than released keeps its row (decremented); exactly as many: the row goes and the
+# chunk keeps its first reference; fewer (or no row): the chunk is queued for GC, once, in the order
+# of first occurrence. Rows are locked by the UPDATE/DELETE, so concurrent releases serialise.
+_SQL_RELEASE = """
+WITH released AS (
+    SELECT u.chunk_id, count(*)::integer AS n, min(u.ord) AS first
+    FROM unnest($1::bytea[]) WITH ORDINALITY AS u (chunk_id, ord) GROUP BY u.chunk_id
+), kept AS (
+    UPDATE chunk_shares s SET extra = s.extra - r.n FROM released r
+    WHERE s.chunk_id = r.chunk_id AND s.extra > r.n RETURNING s.chunk_id
+), dropped AS (
+    DELETE FROM chunk_shares s USING released r
+    WHERE s.chunk_id = r.chunk_id AND s.extra <= r.n RETURNING s.chunk_id, s.extra = r.n AS survives
+)
+INSERT INTO gc_queue (bucket_id, chunk_id, queued_at)
+SELECT $2, r.chunk_id, $3 FROM released r
+WHERE NOT EXISTS (SELECT 1 FROM kept k WHERE k.chunk_id = r.chunk_id)
+  AND NOT EXISTS (SELECT 1 FROM dropped d WHERE d.chunk_id = r.chunk_id AND d.survives)
+ORDER BY r.first
+"""
+_SQL_SHARE = (
+    "INSERT INTO chunk_shares (chunk_id, extra) "
+    "SELECT u.chunk_id, count(*) FROM unnest($1::bytea[]) AS u (chunk_id) GROUP BY u.chunk_id "
+    "ON CONFLICT (chunk_id) DO UPDATE SET extra = chunk_shares.extra + excluded.extra"
+)
+_SQL_GC_TAKE = "SELECT id, chunk_id FROM gc_queue WHERE queued_at < $1 ORDER BY id LIMIT $2"
+_SQL_GC_ACK = "DELETE FROM gc_queue WHERE id = ANY($1::bigint[])"
+
+_UPLOAD_COLS = (
+    "bucket_id, upload_id, key, state, initiated, content_type, headers, user_metadata, "
+    "storage_class, checksum_algorithm, final_etag"
+)
+_SQL_UPLOAD_INSERT = (
+    f"INSERT INTO uploads ({_UPLOAD_COLS}) VALUES "
+    "($1, $2, $3, 'uploading', $4, $5, $6::jsonb, $7::jsonb, $8, $9, NULL)"
+)
+_SQL_UPLOAD_GET = f"SELECT {_UPLOAD_COLS} FROM uploads WHERE bucket_id = $1 AND upload_id = $2"
+_SQL_UPLOAD_LOCK = f"{_SQL_UPLOAD_GET} FOR NO KEY UPDATE"
+_SQL_UPLOAD_FINISH = "UPDATE uploads SET state = $3, final_etag = $4 WHERE bucket_id = $1 AND upload_id = $2"
+_SQL_UPLOADS_DROP = "DELETE FROM uploads WHERE bucket_id = $1"
+_SQL_UPLOADS_LIST = (
+    f"SELECT {_UPLOAD_COLS} FROM uploads WHERE bucket_id = $1 AND state = 'uploading' "
+    "AND (key, upload_id) > ($2, $3) ORDER BY key, upload_id LIMIT $4"
+)
+_PART_COLS = "bucket_id, upload_id, part_number, size, etag, checksums, last_modified, manifest"
+_SQL_PART_OLD = (
+    "SELECT manifest FROM parts WHERE bucket_id = $1 AND upload_id = $2 AND part_number = $3 FOR UPDATE"
+)
+_SQL_PART_UPSERT = (
+    f"INSERT INTO parts ({_PART_COLS}) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8) "
+    "ON CONFLICT (bucket_id, upload_id, part_number) DO UPDATE SET size = excluded.size, "
+    "etag = excluded.etag, checksums = excluded.checksums, last_modified = excluded.last_modified, "
+    "manifest = excluded.manifest"
+)
+_SQL_PARTS_ALL = (
+    f"SELECT {_PART_COLS} FROM parts WHERE bucket_id = $1 AND upload_id = $2 ORDER BY part_number"
+)
+_SQL_PARTS_PAGE = (
+    f"SELECT {_PART_COLS} FROM parts WHERE bucket_id = $1 AND upload_id = $2 AND part_number > $3 "
+    "ORDER BY part_number LIMIT $4"
+)
+_SQL_PARTS_DROP = "DELETE FROM parts WHERE bucket_id = $1 AND upload_id = $2 RETURNING manifest"
+_SQL_PARTS_OF_BUCKET_DROP = "DELETE FROM parts WHERE bucket_id = $1 RETURNING manifest"
+
+
+# --- rows ----------------------------------------------------------------------------------------
+
+
+def _bucket(row: Any) -> Bucket:
+    return Bucket(
+        id=row[0], name=row[1], owner_id=row[2], region=row[3], created_at=row[4], versioning=row[5]
+    )
+
+
+def _object(row: Any) -> ObjectVersion:
+    return ObjectVersion(
+        bucket_id=row[0],
+        key=bytes(row[1]).decode("utf-8"),
+        version_id=row[2],
+        is_latest=row[3],
+        is_delete_marker=row[4],
+        size=row[5],
+        etag=row[6],
+        content_type=row[7],
+        headers=loads(row[8]),
+        user_metadata=loads(row[9]),
+        checksums=loads(row[10]),
+        storage_class=row[11],
+        last_modified=row[12],
+        manifest=decode_manifest(row[13]),
+    )
+
+
+def _upload(row: Any) -> Upload:
+    return Upload(
+        bucket_id=row[0],
+        upload_id=row[1],
+        key=bytes(row[2]).decode("utf-8"),
+        state=row[3],
+        initiated=row[4],
+        content_type=row[5],
+        headers=loads(row[6]),
+        user_metadata=loads(row[7]),
+        storage_class=row[8],
+        checksum_algorithm=row[9],
+        final_etag=row[10],
+    )
+
+
+def _part(row: Any) -> Part:
+    return Part(
+        bucket_id=row[0],
+        upload_id=row[1],
+        part_number=row[2],
+        size=row[3],
+        etag=row[4],
+        checksums=loads(row[5]),
+        last_modified=row[6],
+        manifest=decode_manifest(row[7]),
+    )
+
+
+# --- helpers inside a transaction ------------------------------------------------------------------
+
+
+class _LostRace(Exception):
+    """A concurrent transaction inserted the row this one meant to insert: run it again."""
+
+
+async def _release_chunks(conn: Any, bucket_id: int, chunk_ids: list[bytes]) -> None:
+    """Drop one reference per occurrence; chunks whose last reference goes are queued for GC."""
+    if chunk_ids:
+        await conn.execute(_SQL_RELEASE, chunk_ids, bucket_id, time.time())
+
+
+async def _take_shares(conn: Any, shared: SharedChunks) -> None:
+    """Lock the source row, check it still names the manifest that was read, then add one
+    reference per shared occurrence (a concurrent overwrite or delete of the source waits)."""
+    manifest = await conn.fetchval(_SQL_SOURCE_LOCK, shared.bucket_id, shared.key.encode("utf-8"))
+    if manifest is None or bytes(manifest) != encode_manifest(shared.source_manifest):
+        raise SourceChangedError(shared.key)
+    owned = {ref.chunk_id for ref in shared.source_manifest}
+    if any(chunk_id not in owned for chunk_id in shared.chunk_ids):
+        raise ValueError("a shared chunk must belong to the source object")
+    if shared.chunk_ids:
+        await conn.execute(_SQL_SHARE, list(shared.chunk_ids))
+
+
+async def _write_object_row(
+    conn: Any, obj: ObjectVersion, *, keep_renamed: bool, condition: WriteCondition | None
+) -> ObjectVersion:
+    """Commit obj as the latest version of its key inside the caller's transaction.
+
+    keep_renamed: chunks the replaced version names again keep their reference (a plain PUT);
+    False when obj's references were taken elsewhere (shared chunks, completed parts).
+    Raises _LostRace when a concurrent transaction inserted the same version first.
+    """
+    key = obj.key.encode("utf-8")
+    last_modified = obj.last_modified
+    replaced: bytes | None = None
+    current: tuple[bool, str] | None = None  # the latest version: (is delete marker, etag)
+    other_latest = False
+    for version_id, modified, manifest, is_latest, marker, etag in await conn.fetch(
+        _SQL_OBJECT_LOCK_PREVIOUS, obj.bucket_id, key, obj.version_id
+    ):
+        last_modified = max(last_modified, modified + 1e-6)
+        if version_id == obj.version_id:
+            replaced = bytes(manifest)
+        if is_latest:
+            current = (marker, etag)
+            other_latest = version_id != obj.version_id
+    # Only a latest row of another version (locked above, so still the latest) needs demoting. A
+    # latest version committed after the SELECT's snapshot is not missed: writing ours as the
+    # latest then violates objects_one_latest (or finds our version_id taken), and the whole
+    # transaction runs again with a new snapshot. The common overwrite thus costs no UPDATE.
+    if other_latest:
+        for modified, marker, etag in await conn.fetch(
+            _SQL_OBJECT_DEMOTE, obj.bucket_id, key, obj.version_id
+        ):
+            last_modified = max(last_modified, modified + 1e-6)
+            current = (marker, etag)
+    if condition is not None:
+        try:
+            check_write_condition(condition, current[1] if current is not None and not current[0] else None)
+        except Exception:
+            if await conn.fetchval(_SQL_BUCKET_EXISTS, obj.bucket_id) is None:
+                raise NoSuchBucketError(obj.bucket_id) from None
+            raise
+    args = (
+        obj.bucket_id,
+        key,
+        obj.version_id,
+        obj.is_delete_marker,
+        obj.size,
+        obj.etag,
+        obj.content_type,
+        dumps(obj.headers),
+        dumps(obj.user_metadata),
+        dumps(obj.checksums),
+        obj.storage_class,
+        last_modified,
+        encode_manifest(obj.manifest),
+    )
+    if replaced is not None:
+        await conn.execute(_SQL_OBJECT_UPDATE, *args)
+        kept = frozenset(ref.chunk_id for ref in obj.manifest) if keep_renamed else frozenset()
+        await _release_chunks(conn, obj.bucket_id, [c for c in manifest_chunk_ids(replaced) if c not in kept])
+    elif not await conn.fetchval(_SQL_OBJECT_INSERT, *args):
+        raise _LostRace()
+    return replace(obj, last_modified=last_modified, is_latest=True)
+
+
+async def _in_transaction(conn: Any, body: Callable[[Any], Awaitable[T]], bucket_id: int) -> T:
+    """Run body in a transaction, again from the start while it loses races on a key (a unique
+    violation of 'one latest per key', or _LostRace); a foreign-key violation means the bucket is gone."""
+    try:
+        for _ in range(_RACE_ATTEMPTS):
+            try:
+                async with conn.transaction():
+                    return await body(conn)
+            except (_LostRace, pgerr.UniqueViolationError):
+                continue
+    except pgerr.ForeignKeyViolationError:
+        raise NoSuchBucketError(bucket_id) from None
+    raise RuntimeError(f"lost {_RACE_ATTEMPTS} races on one key in a row")
+
+
+async def _release(pool: Any, conn: Any) -> None:
+    """Give a connection back. If resetting it fails (it died under us), the pool has already
+    terminated it and will open a new one: that is no failure of the operation, which is done."""
+    try:
+        await pool.release(conn)
+    except Exception as exc:
+        log.info("dropped a broken PostgreSQL connection: %r", exc)
+
+
+# --- the store -------------------------------------------------------------------------------------
+
+
+class PostgresMetadataStore:
+    """MetadataStore on PostgreSQL (see the module docstring)."""
+
+    def __init__(self, dsn: str, *, pool_min: int = 2, pool_max: int = 16) -> None:
+        if not 0 <= pool_min <= pool_max or pool_max < 1:
+            raise ValueError(f"need 0 <= pool_min <= pool_max and pool_max >= 1, got {pool_min}, {pool_max}")
+        self.dsn = dsn
+        self._pool_min, self._pool_max = pool_min, pool_max
+        self._pool: Any = None
+
+    # lifecycle
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            await migrate_postgres(conn)
+        finally:
+            await conn.close()
+        self._pool = await asyncpg.create_pool(
+            self.dsn,
+            min_size=self._pool_min,
+            max_size=self._pool_max,
+            server_settings={"application_name": "pails", "jit": "off"},
+        )
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    @property
+    def pool(self) -> Any:
+        """The asyncpg pool (tests, benchmarks, administration)."""
+        if self._pool is None:
+            raise RuntimeError("the metadata store is not open")
+        return self._pool
+
+    async def _run(self, op: Callable[[Any], Awaitable[T]], *, retry: bool) -> T:
+        """Run op with a pooled connection; on a lost connection, again on another one if retry."""
+        attempts = _ATTEMPTS if retry else 1
+        for attempt in range(attempts):
+            pool = self.pool
+            try:
+                conn = await pool.acquire()
+                try:
+                    return await op(conn)
+                finally:
+                    await _release(pool, conn)
+            except _CONNECTION_ERRORS:
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    # buckets
+
+    async def create_bucket(self, name: str, owner_id: str, region: str) -> Bucket:
+        created_at = time.time()
+
+        async def op(conn: Any) -> Bucket:
+            while True:
+                bucket_id = await conn.fetchval(_SQL_BUCKET_INSERT, name, owner_id, region, created_at)
+                if bucket_id is not None:
+                    return Bucket(int(bucket_id), name, owner_id, region, created_at)
+                owner = await conn.fetchval(_SQL_BUCKET_OWNER, name)
+                if owner is not None:  # else the winner was deleted meanwhile: try again
+                    raise BucketExists(str(owner))
+
+        return await self._run(op, retry=False)
+
+    async def get_bucket(self, name: str) -> Bucket | None:
+        async def op(conn: Any) -> Bucket | None:
+            row = await conn.fetchrow(_SQL_BUCKET_BY_NAME, name)
+            return None if row is None else _bucket(row)
+
+        return await self._run(op, retry=True)
+
+    async def list_buckets(self, owner_id: str | None = None) -> list[Bucket]:
+        async def op(conn: Any) -> list[Bucket]:
+            if owner_id is None:
+                rows = await conn.fetch(_SQL_BUCKETS_ALL)
+            else:
+                rows = await conn.fetch(_SQL_BUCKETS_OF, owner_id)
+            return [_bucket(row) for row in rows]
+
+        return await self._run(op, retry=True)
+
+    async def delete_bucket(self, name: str) -> None:
+        """Raises NoSuchBucketError if there is no such bucket, BucketNotEmptyError if any row is left.
+
+        The bucket row is locked first: writers still inserting into the bucket finish (their
+        foreign-key checks hold a share lock on it) and later ones wait, then fail (NoSuchBucket).
+        Uploads in progress are dropped, their parts' chunks released.
+        """
+
+        async def op(conn: Any) -> None:
+            async with conn.transaction():
+                bucket_id = await conn.fetchval(_SQL_BUCKET_LOCK, name)
+                if bucket_id is None:
+                    raise NoSuchBucketError(name)
+                if await conn.fetchval(_SQL_BUCKET_HAS_ROWS, bucket_id) is not None:
+                    raise BucketNotEmptyError(name)
+                manifests = await conn.fetch(_SQL_PARTS_OF_BUCKET_DROP, bucket_id)
+                await _release_chunks(
+                    conn, bucket_id, [c for (m,) in manifests for c in manifest_chunk_ids(m)]
+                )
+                await conn.execute(_SQL_UPLOADS_DROP, bucket_id)
+                try:
+                    await conn.execute(_SQL_BUCKET_DELETE, bucket_id)
+                except pgerr.ForeignKeyViolationError:  # rows the check above cannot see
+                    raise BucketNotEmptyError(name) from None
+
+        await self._run(op, retry=False)
+
+    # objects
+
+    async def put_object(
+        self,
+        obj: ObjectVersion,
+        *,
+        before_commit: Callable[[], None] | None = None,
+        condition: WriteCondition | None = None,
+        shared: SharedChunks | None = None,
+    ) -> ObjectVersion:
+        """See MetadataStore.put_object.
+
+        before_commit runs in a worker thread before the transaction starts (so before it commits),
+        and before a pooled connection is taken, so a slow fsync holds neither a connection nor
+        row locks.
+        """
+        if before_commit is not None:
+            await asyncio.to_thread(before_commit)
+
+        async def body(conn: Any) -> ObjectVersion:
+            if shared is not None:
+                await _take_shares(conn, shared)
+            return await _write_object_row(conn, obj, keep_renamed=shared is None, condition=condition)
+
+        async def op(conn: Any) -> ObjectVersion:
+            return await _in_transaction(conn, body, obj.bucket_id)
+
+        # Retried after a lost connection: writing the same row again is harmless (its chunks are
+        # kept); not with shared chunks, whose references must be taken once.
+        return await self._run(op, retry=shared is None)
+
+    async def get_object(self, bucket_id: int, key: str) -> ObjectVersion | None:
+        """The latest version of the key, delete markers included (callers check is_delete_marker)."""
+        raw = key.encode("utf-8")
+
+        async def op(conn: Any) -> ObjectVersion | None:
+            row = await conn.fetchrow(_SQL_OBJECT_GET, bucket_id, raw)
+            return None if row is None else _object(row)
+
+        return await self._run(op, retry=True)
+
+    async def delete_object(self, bucket_id: int, key: str) -> bool:
+        return (await self.delete_objects(bucket_id, [key]))[0]
+
+    async def delete_objects(self, bucket_id: int, keys: Sequence[str]) -> list[bool]:
+        """Delete the latest version of each key, in one transaction; True where an object existed."""
+        encoded = [key.encode("utf-8") for key in keys]
+        if not encoded:
+            return []
+
+        async def op(conn: Any) -> list[bool]:
+            async with conn.transaction():
+                rows = await conn.fetch(_SQL_OBJECTS_DELETE_LATEST, bucket_id, encoded)
+                live: set[bytes] = set()
+                garbage: list[bytes] = []
+                for raw_key, marker, manifest in sorted(rows, key=lambda r: bytes(r[0])):
+                    if not marker:
+                        live.add(bytes(raw_key))
+                    garbage.extend(manifest_chunk_ids(manifest))
+                await _release_chunks(conn, bucket_id, garbage)
+            existed: list[bool] = []
+            for key in encoded:  # a key named twice existed only the first time
+                existed.append(key in live)
+                live.discard(key)
+            return existed
+
+        return await self._run(op, retry=False)
+
+    async def list_objects(
+        self,
+        bucket_id: int,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        start_after: str = "",
+        max_keys: int = 1000,
+    ) -> ListPage:
+        """One page of S3 ListObjects, in UTF-8 byte order, from one snapshot (REPEATABLE READ).
+
+        Without a delimiter each seek fetches its rows at once; with one, rows come through a
+        cursor in growing batches, since a seek often ends at its first row (a common prefix).
+        """
+        if max_keys <= 0:
+            return ListPage([], [], False, None)
+
+        async def fetch_all(conn: Any, plan: ListingPlan, sql: str, args: tuple[object, ...]) -> None:
+            for row in await conn.fetch(sql, *args):
+                if not plan.offer(row[0], row[1], row[2], row[3], row[4]):
+                    break
+
+        async def fetch_lazily(conn: Any, plan: ListingPlan, sql: str, args: tuple[object, ...]) -> None:
+            cursor = await conn.cursor(sql, *args)
+            size = _FIRST_DELIMITED_FETCH
+            while True:
+                rows = await cursor.fetch(size)
+                for row in rows:
+                    if not plan.offer(row[0], row[1], row[2], row[3], row[4]):
+                        return
+                if len(rows) < size:
+                    return
+                size *= 2
+
+        async def op(conn: Any) -> ListPage:
+            plan = ListingPlan(prefix, delimiter, start_after, max_keys)
+            fetch = fetch_lazily if plan.wants_few_rows else fetch_all
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                query: ListQuery | None = plan.next_query()
+                while query is not None:
+                    sql = _SQL_LIST[query.inclusive, query.upper is not None]
+                    args: tuple[object, ...] = (bucket_id, query.lower, query.limit)
+                    if query.upper is not None:
+                        args = (*args, query.upper)
+                    await fetch(conn, plan, sql, args)
+                    plan.end_batch()
+                    query = plan.next_query()
+            return plan.page()
+
+        return await self._run(op, retry=True)
+
+    # garbage collection
+
+    async def take_garbage(self, limit: int, queued_before: float) -> list[tuple[int, bytes]]:
+        """The oldest chunks queued before the given time (not removed until ack_garbage)."""
+        if limit <= 0:
+            return []
+
+        async def op(conn: Any) -> list[tuple[int, bytes]]:
+            rows = await conn.fetch(_SQL_GC_TAKE, queued_before, limit)
+            return [(int(row[0]), bytes(row[1])) for row in rows]
+
+        return await self._run(op, retry=True)
+
+    async def ack_garbage(self, queue_ids: Sequence[int]) -> None:
+        ids = list(queue_ids)
+        if not ids:
+            return
+
+        async def op(conn: Any) -> None:
+            await conn.execute(_SQL_GC_ACK, ids)
+
+        await self._run(op, retry=True)
+
+    async def referenced_chunks(self) -> AsyncIterator[bytes]:
+        """Every chunk id named by an object or part row, from one snapshot (REPEATABLE READ on one
+        connection held for the walk), so a reference that moves while it runs (a completion moving
+        parts into an object, a copy, then a delete of the source) is seen at one of its places."""
+        pool = self.pool
+        conn = await pool.acquire()
+        try:
+            transaction = conn.transaction(isolation="repeatable_read", readonly=True)
+            await transaction.start()
+            try:
+                for first, after in (
+                    (_SQL_MANIFESTS_FIRST, _SQL_MANIFESTS_AFTER),
+                    (_SQL_PART_MANIFESTS_FIRST, _SQL_PART_MANIFESTS_AFTER),
+                ):
+                    rows = await conn.fetch(first, _SCAN_BATCH)
+                    while rows:
+                        for row in rows:
+                            for chunk_id in manifest_chunk_ids(row[3]):
+                                yield chunk_id
+                        if len(rows) < _SCAN_BATCH:
+                            break
+                        last = rows[-1]
+                        rows = await conn.fetch(after, last[0], last[1], last[2], _SCAN_BATCH)
+            finally:
+                if not conn.is_closed():
+                    await transaction.rollback()
+        finally:
+            await _release(pool, conn)
+
+    # multipart uploads
+
+    async def create_upload(self, upload: Upload) -> None:
+        args = (
+            upload.bucket_id,
+            upload.upload_id,
+            upload.key.encode("utf-8"),
+            upload.initiated,
+            upload.content_type,
+            dumps(upload.headers),
+            dumps(upload.user_metadata),
+            upload.storage_class,
+            upload.checksum_algorithm,
+        )
+
+        async def op(conn: Any) -> None:
+            try:
+                await conn.execute(_SQL_UPLOAD_INSERT, *args)
+            except pgerr.ForeignKeyViolationError:
+                raise NoSuchBucketError(upload.bucket_id) from None
+
+        await self._run(op, retry=False)
+
+    async def get_upload(self, bucket_id: int, upload_id: str) -> Upload | None:
+        async def op(conn: Any) -> Upload | None:
+            row = await conn.fetchrow(_SQL_UPLOAD_GET, bucket_id, upload_id)
+            return None if row is None else _upload(row)
+
+        return await self._run(op, retry=True)
+
+    async def put_part(
+        self,
+        part: Part,
+        *,
+        before_commit: Callable[[], None] | None = None,
+        shared: SharedChunks | None = None,
+    ) -> None:
+        if before_commit is not None:
+            await asyncio.to_thread(before_commit)
+        args = (
+            part.bucket_id,
+            part.upload_id,
+            part.part_number,
+            part.size,
+            part.etag,
+            dumps(part.checksums),
+            part.last_modified,
+            encode_manifest(part.manifest),
+        )
+
+        async def op(conn: Any) -> None:
+            async with conn.transaction():
+                upload = await conn.fetchrow(_SQL_UPLOAD_LOCK, part.bucket_id, part.upload_id)
+                if upload is None or upload["state"] != "uploading":
+                    raise NoSuchUploadError(part.upload_id)
+                if shared is not None:
+                    await _take_shares(conn, shared)
+                old = await conn.fetchval(_SQL_PART_OLD, part.bucket_id, part.upload_id, part.part_number)
+                if old is not None:
+                    await _release_chunks(conn, part.bucket_id, list(manifest_chunk_ids(old)))
+                await conn.execute(_SQL_PART_UPSERT, *args)
+
+        # Not retried after a lost connection: had the first attempt committed, the retry would
+        # release the chunks it wrote (a replaced part's chunks are all released).
+        await self._run(op, retry=False)
+
+    async def list_parts(self, bucket_id: int, upload_id: str, *, after: int, limit: int) -> list[Part]:
+        if limit <= 0:
+            return []
+
+        async def op(conn: Any) -> list[Part]:
+            rows = await conn.fetch(_SQL_PARTS_PAGE, bucket_id, upload_id, after, limit)
+            return [_part(row) for row in rows]
+
+        return await self._run(op, retry=True)
+
+    async def list_uploads(
+        self,
+        bucket_id: int,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        upload_id_marker: str = "",
+        max_uploads: int = 1000,
+    ) -> UploadPage:
+        """As SqliteMetadataStore.list_uploads: by key then upload id, seeking past common prefixes."""
+        pfx, delim = prefix.encode("utf-8"), delimiter.encode("utf-8")
+
+        async def op(conn: Any) -> UploadPage:
+            after_key = key_marker.encode("utf-8")
+            # Without an upload-id-marker, every upload of key_marker itself is skipped.
+            after_id = upload_id_marker if key_marker and upload_id_marker else "\U0010ffff"
+            if pfx > after_key:
+                after_key, after_id = pfx, ""
+            uploads: list[Upload] = []
+            prefixes: list[str] = []
+            truncated = False
+            last_key: bytes | None = None
+            last_id: str | None = None
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                while not truncated:
+                    rows = await conn.fetch(_SQL_UPLOADS_LIST, bucket_id, after_key, after_id, _UPLOAD_BATCH)
+                    if not rows:
+                        break
+                    for row in rows:
+                        key = bytes(row[2])
+                        after_key, after_id = key, row[1]
+                        if not key.startswith(pfx):
+                            rows = []
+                            break
+                        cut = key.find(delim, len(pfx)) if delim else -1
+                        if cut >= 0:
+                            common = key[: cut + len(delim)]
+                            if prefixes and prefixes[-1] == common.decode("utf-8"):
+                                continue
+                            if len(uploads) + len(prefixes) == max_uploads:
+                                truncated = True
+                                break
+                            prefixes.append(common.decode("utf-8"))
+                            last_key, last_id = common, None
+                            successor = byte_successor(common)
+                            if successor is None:
+                                rows = []
+                            else:  # seek past the whole prefix: key >= successor
+                                after_key, after_id = successor, ""
+                            break
+                        if len(uploads) + len(prefixes) == max_uploads:
+                            truncated = True
+                            break
+                        uploads.append(_upload(row))
+                        last_key, last_id = key, row[1]
+                    if not rows:
+                        break
+            return UploadPage(
+                uploads=uploads,
+                common_prefixes=prefixes,
+                is_truncated=truncated,
+                next_key_marker=last_key.decode("utf-8") if last_key is not None else None,
+                next_upload_id_marker=last_id,
+            )
+
+        return await self._run(op, retry=True)
+
+    async def complete_upload(
+        self,
+        bucket_id: int,
+        upload_id: str,
+        key: str,
+        requested: Sequence[tuple[int, str, dict[str, str]]],
+        *,
+        last_modified: float,
+        min_part_size: int,
+        condition: WriteCondition | None = None,
+    ) -> ObjectVersion:
+        encoded_key = key.encode("utf-8")
+
+        async def body(conn: Any) -> ObjectVersion:
+            row = await conn.fetchrow(_SQL_UPLOAD_LOCK, bucket_id, upload_id)
+            if row is None or bytes(row[2]) != encoded_key:
+                raise NoSuchUploadError(upload_id)
+            upload = _upload(row)
+            if upload.state == "complete" and upload.final_etag is not None:
+                return ObjectVersion(bucket_id, key, "null", 0, upload.final_etag, last_modified)
+            if upload.state != "uploading":
+                raise NoSuchUploadError(upload_id)
+            parts = {
+                p.part_number: p for p in map(_part, await conn.fetch(_SQL_PARTS_ALL, bucket_id, upload_id))
+            }
+            assembled = assemble_parts(
+                requested, parts, min_part_size=min_part_size, checksum_algorithm=upload.checksum_algorithm
+            )
+            obj = ObjectVersion(
+                bucket_id=bucket_id,
+                key=key,
+                version_id="null",
+                size=assembled.size,
+                etag=assembled.etag,
+                last_modified=last_modified,
+                content_type=upload.content_type,
+                headers=upload.headers,
+                user_metadata=upload.user_metadata,
+                checksums=assembled.checksums,
+                storage_class=upload.storage_class,
+                manifest=assembled.manifest,
+            )
+            # The named parts' references move to the object; the others are dropped.
+            stored = await _write_object_row(conn, obj, keep_renamed=False, condition=condition)
+            unused = [
+                ref.chunk_id
+                for number, part in parts.items()
+                if number not in assembled.used
+                for ref in part.manifest
+            ]
+            await _release_chunks(conn, bucket_id, unused)
+            await conn.execute(_SQL_PARTS_DROP, bucket_id, upload_id)
+            await conn.execute(_SQL_UPLOAD_FINISH, bucket_id, upload_id, "complete", assembled.etag)
+            return stored
+
+        async def op(conn: Any) -> ObjectVersion:
+            return await _in_transaction(conn, body, bucket_id)
+
+        # Retried after a lost connection: a completion that did commit answers the retry with
+        # its recorded ETag.
+        return await self._run(op, retry=True)
+
+    async def abort_upload(self, bucket_id: int, upload_id: str) -> bool:
+        async def op(conn: Any) -> bool:
+            async with conn.transaction():
+                row = await conn.fetchrow(_SQL_UPLOAD_LOCK, bucket_id, upload_id)
+                if row is None or row["state"] != "uploading":
+                    return False
+                manifests = await conn.fetch(_SQL_PARTS_DROP, bucket_id, upload_id)
+                await _release_chunks(
+                    conn, bucket_id, [c for (m,) in manifests for c in manifest_chunk_ids(m)]
+                )
+                await conn.execute(_SQL_UPLOAD_FINISH, bucket_id, upload_id, "aborted", None)
+                return True
+
+        return await self._run(op, retry=False)

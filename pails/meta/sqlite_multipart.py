@@ -1,0 +1,381 @@
+"""SQLite: multipart uploads, their parts, and the reference counts of shared chunks.
+
+A mixin of SqliteMetadataStore (it uses the store's reader connection, its group-commit writer
+and its object-row writer); the rules themselves (assembling parts, conditions) are the pure
+functions of pails.meta.rules, shared with PostgreSQL.
+
+Chunk references (table chunk_shares): a chunk is born with one reference, held by the object or
+part row that names it. Sharing it (CopyObject, UploadPartCopy) adds one per new occurrence;
+release_chunks() drops one per occurrence and queues the chunk for GC only when none is left.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pails.meta.encoding import decode_manifest, encode_manifest
+from pails.meta.encoding import dumps as _dumps
+from pails.meta.encoding import loads as _loads
+from pails.meta.encoding import manifest_chunk_ids as _chunk_ids
+from pails.meta.listing import byte_successor
+from pails.meta.models import ObjectVersion, Part, SharedChunks, Upload, UploadPage, WriteCondition
+from pails.meta.rules import assemble_parts
+from pails.meta.store import NoSuchBucketError, NoSuchUploadError, SourceChangedError
+
+T = TypeVar("T")
+
+_SQL_GC_PUSH = "INSERT INTO gc_queue (chunk_id, queued_at) VALUES (?, ?)"
+_SQL_SHARE_GET = "SELECT extra FROM chunk_shares WHERE chunk_id = ?"
+_SQL_SHARE_DROP = "UPDATE chunk_shares SET extra = extra - 1 WHERE chunk_id = ?"
+_SQL_SHARE_GONE = "DELETE FROM chunk_shares WHERE chunk_id = ?"
+_SQL_SHARE_ADD = (
+    "INSERT INTO chunk_shares (chunk_id, extra) VALUES (?, 1) "
+    "ON CONFLICT (chunk_id) DO UPDATE SET extra = extra + 1"
+)
+_SQL_SOURCE_MANIFEST = (
+    "SELECT manifest FROM objects WHERE bucket_id = ? AND key = ? AND is_latest = 1 AND is_delete_marker = 0"
+)
+
+_UPLOAD_COLS = (
+    "bucket_id, upload_id, key, state, initiated, content_type, headers, user_metadata, "
+    "storage_class, checksum_algorithm, final_etag"
+)
+_SQL_UPLOAD_INSERT = f"INSERT INTO uploads ({_UPLOAD_COLS}) VALUES ({', '.join('?' * 11)})"
+_SQL_UPLOAD_GET = f"SELECT {_UPLOAD_COLS} FROM uploads WHERE bucket_id = ? AND upload_id = ?"
+_SQL_UPLOAD_STATE = "SELECT state FROM uploads WHERE bucket_id = ? AND upload_id = ?"
+_SQL_UPLOAD_FINISH = "UPDATE uploads SET state = ?, final_etag = ? WHERE bucket_id = ? AND upload_id = ?"
+_SQL_UPLOADS_OF_BUCKET = "SELECT upload_id FROM uploads WHERE bucket_id = ?"
+_SQL_UPLOADS_DROP = "DELETE FROM uploads WHERE bucket_id = ?"
+_SQL_UPLOADS_LIST = (
+    f"SELECT {_UPLOAD_COLS} FROM uploads WHERE bucket_id = ? AND state = 'uploading' "
+    "AND (key > ? OR (key = ? AND upload_id > ?)) ORDER BY key, upload_id LIMIT ?"
+)
+
+_PART_COLS = "bucket_id, upload_id, part_number, size, etag, checksums, last_modified, manifest"
+_SQL_PART_REPLACE = f"INSERT OR REPLACE INTO parts ({_PART_COLS}) VALUES ({', '.join('?' * 8)})"
+_SQL_PART_MANIFEST = "SELECT manifest FROM parts WHERE bucket_id = ? AND upload_id = ? AND part_number = ?"
+_SQL_PARTS_ALL = f"SELECT {_PART_COLS} FROM parts WHERE bucket_id = ? AND upload_id = ? ORDER BY part_number"
+_SQL_PARTS_MANIFESTS = "SELECT manifest FROM parts WHERE bucket_id = ? AND upload_id = ?"
+_SQL_PARTS_PAGE = (
+    f"SELECT {_PART_COLS} FROM parts WHERE bucket_id = ? AND upload_id = ? AND part_number > ? "
+    "ORDER BY part_number LIMIT ?"
+)
+_SQL_PARTS_DROP = "DELETE FROM parts WHERE bucket_id = ? AND upload_id = ?"
+_SQL_PARTS_OF_BUCKET_DROP = "DELETE FROM parts WHERE bucket_id = ?"
+_SQL_PART_MANIFESTS_FIRST = (
+    "SELECT bucket_id, upload_id, part_number, manifest FROM parts "
+    "ORDER BY bucket_id, upload_id, part_number LIMIT ?"
+)
+_SQL_PART_MANIFESTS_AFTER = (
+    "SELECT bucket_id, upload_id, part_number, manifest FROM parts "
+    "WHERE (bucket_id, upload_id, part_number) > (?, ?, ?) "
+    "ORDER BY bucket_id, upload_id, part_number LIMIT ?"
+)
+
+
+# --- chunk references ----------------------------------------------------------------------------
+
+
+def release_chunks(conn: sqlite3.Connection, chunk_ids: Iterable[bytes]) -> None:
+    """Drop one reference per occurrence; a chunk whose last reference goes is queued for GC."""
+    now = time.time()
+    for chunk_id in chunk_ids:
+        row = conn.execute(_SQL_SHARE_GET, (chunk_id,)).fetchone()
+        if row is None:
+            conn.execute(_SQL_GC_PUSH, (chunk_id, now))
+        elif row[0] > 1:
+            conn.execute(_SQL_SHARE_DROP, (chunk_id,))
+        else:
+            conn.execute(_SQL_SHARE_GONE, (chunk_id,))
+
+
+def take_shares(conn: sqlite3.Connection, shared: SharedChunks) -> None:
+    """Check that the source still names exactly the manifest that was read, then add one
+    reference per shared occurrence. Both happen in the caller's transaction."""
+    row = conn.execute(_SQL_SOURCE_MANIFEST, (shared.bucket_id, shared.key.encode("utf-8"))).fetchone()
+    if row is None or bytes(row[0]) != encode_manifest(shared.source_manifest):
+        raise SourceChangedError(shared.key)
+    owned = {ref.chunk_id for ref in shared.source_manifest}
+    for chunk_id in shared.chunk_ids:
+        if chunk_id not in owned:
+            raise ValueError("a shared chunk must belong to the source object")
+        conn.execute(_SQL_SHARE_ADD, (chunk_id,))
+
+
+def drop_bucket_uploads(conn: sqlite3.Connection, bucket_id: int) -> None:
+    """Before a bucket row goes: release every part's chunks and forget its uploads."""
+    for (upload_id,) in conn.execute(_SQL_UPLOADS_OF_BUCKET, (bucket_id,)).fetchall():
+        rows = conn.execute(_SQL_PARTS_MANIFESTS, (bucket_id, upload_id)).fetchall()
+        release_chunks(conn, (c for (manifest,) in rows for c in _chunk_ids(manifest)))
+    conn.execute(_SQL_PARTS_OF_BUCKET_DROP, (bucket_id,))
+    conn.execute(_SQL_UPLOADS_DROP, (bucket_id,))
+
+
+def part_manifest_batches(conn: sqlite3.Connection, batch: int) -> Iterable[list[bytes]]:
+    """Every part's encoded manifest, a batch at a time (one snapshot if conn is in a transaction)."""
+    rows = conn.execute(_SQL_PART_MANIFESTS_FIRST, (batch,)).fetchall()
+    while rows:
+        yield [bytes(row[3]) for row in rows]
+        if len(rows) < batch:
+            return
+        last = rows[-1]
+        rows = conn.execute(_SQL_PART_MANIFESTS_AFTER, (last[0], last[1], last[2], batch)).fetchall()
+
+
+# --- rows ----------------------------------------------------------------------------------------
+
+
+def _upload(row: Any) -> Upload:
+    return Upload(
+        bucket_id=row[0],
+        upload_id=row[1],
+        key=bytes(row[2]).decode("utf-8"),
+        state=row[3],
+        initiated=row[4],
+        content_type=row[5],
+        headers=_loads(row[6]),
+        user_metadata=_loads(row[7]),
+        storage_class=row[8],
+        checksum_algorithm=row[9],
+        final_etag=row[10],
+    )
+
+
+def _part(row: Any) -> Part:
+    return Part(
+        bucket_id=row[0],
+        upload_id=row[1],
+        part_number=row[2],
+        size=row[3],
+        etag=row[4],
+        checksums=_loads(row[5]),
+        last_modified=row[6],
+        manifest=decode_manifest(row[7]),
+    )
+
+
+class SqliteMultipart:
+    """The multipart half of SqliteMetadataStore."""
+
+    if TYPE_CHECKING:
+
+        def _read(self) -> sqlite3.Connection: ...
+
+        async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T: ...
+
+        @staticmethod
+        def _write_object_row(
+            conn: sqlite3.Connection,
+            obj: ObjectVersion,
+            *,
+            keep_renamed: bool,
+            condition: WriteCondition | None,
+        ) -> ObjectVersion: ...
+
+    async def create_upload(self, upload: Upload) -> None:
+        values = (
+            upload.bucket_id,
+            upload.upload_id,
+            upload.key.encode("utf-8"),
+            "uploading",
+            upload.initiated,
+            upload.content_type,
+            _dumps(upload.headers),
+            _dumps(upload.user_metadata),
+            upload.storage_class,
+            upload.checksum_algorithm,
+            None,
+        )
+
+        def op(conn: sqlite3.Connection) -> None:
+            if conn.execute("SELECT 1 FROM buckets WHERE id = ?", (upload.bucket_id,)).fetchone() is None:
+                raise NoSuchBucketError(upload.bucket_id)
+            conn.execute(_SQL_UPLOAD_INSERT, values)
+
+        await self._write(op)
+
+    async def get_upload(self, bucket_id: int, upload_id: str) -> Upload | None:
+        row = self._read().execute(_SQL_UPLOAD_GET, (bucket_id, upload_id)).fetchone()
+        return _upload(row) if row is not None else None
+
+    async def put_part(
+        self,
+        part: Part,
+        *,
+        before_commit: Callable[[], None] | None = None,
+        shared: SharedChunks | None = None,
+    ) -> None:
+        values = (
+            part.bucket_id,
+            part.upload_id,
+            part.part_number,
+            part.size,
+            part.etag,
+            _dumps(part.checksums),
+            part.last_modified,
+            encode_manifest(part.manifest),
+        )
+        where = (part.bucket_id, part.upload_id)
+
+        def op(conn: sqlite3.Connection) -> None:
+            if before_commit is not None:
+                before_commit()
+            state = conn.execute(_SQL_UPLOAD_STATE, where).fetchone()
+            if state is None or state[0] != "uploading":
+                raise NoSuchUploadError(part.upload_id)
+            if shared is not None:
+                take_shares(conn, shared)
+            old = conn.execute(_SQL_PART_MANIFEST, (*where, part.part_number)).fetchone()
+            if old is not None:
+                release_chunks(conn, _chunk_ids(old[0]))
+            conn.execute(_SQL_PART_REPLACE, values)
+
+        await self._write(op)
+
+    async def list_parts(self, bucket_id: int, upload_id: str, *, after: int, limit: int) -> list[Part]:
+        if limit <= 0:
+            return []
+        rows = self._read().execute(_SQL_PARTS_PAGE, (bucket_id, upload_id, after, limit)).fetchall()
+        return [_part(row) for row in rows]
+
+    async def list_uploads(
+        self,
+        bucket_id: int,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        upload_id_marker: str = "",
+        max_uploads: int = 1000,
+    ) -> UploadPage:
+        pfx, delim = prefix.encode("utf-8"), delimiter.encode("utf-8")
+        after_key = key_marker.encode("utf-8")
+        # Without an upload-id-marker, every upload of key_marker itself is skipped.
+        after_id = upload_id_marker if key_marker and upload_id_marker else "\U0010ffff"
+        if pfx > after_key:
+            after_key, after_id = pfx, ""
+        uploads: list[Upload] = []
+        prefixes: list[str] = []
+        truncated = False
+        last_key: bytes | None = None
+        last_id: str | None = None
+        conn = self._read()
+        conn.execute("BEGIN")
+        try:
+            while not truncated:
+                rows = conn.execute(
+                    _SQL_UPLOADS_LIST, (bucket_id, after_key, after_key, after_id, 200)
+                ).fetchall()
+                if not rows:
+                    break
+                for row in rows:
+                    key = bytes(row[2])
+                    after_key, after_id = key, row[1]
+                    if not key.startswith(pfx):
+                        rows = []
+                        break
+                    cut = key.find(delim, len(pfx)) if delim else -1
+                    if cut >= 0:
+                        common = key[: cut + len(delim)]
+                        if prefixes and prefixes[-1] == common.decode("utf-8"):
+                            continue
+                        if len(uploads) + len(prefixes) == max_uploads:
+                            truncated = True
+                            break
+                        prefixes.append(common.decode("utf-8"))
+                        last_key, last_id = common, None
+                        successor = byte_successor(common)
+                        if successor is None:
+                            rows = []
+                        else:  # seek past the whole prefix: key >= successor
+                            after_key, after_id = successor, ""
+                        break
+                    if len(uploads) + len(prefixes) == max_uploads:
+                        truncated = True
+                        break
+                    uploads.append(_upload(row))
+                    last_key, last_id = key, row[1]
+                if not rows:
+                    break
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+        return UploadPage(
+            uploads=uploads,
+            common_prefixes=prefixes,
+            is_truncated=truncated,
+            next_key_marker=last_key.decode("utf-8") if last_key is not None else None,
+            next_upload_id_marker=last_id,
+        )
+
+    async def complete_upload(
+        self,
+        bucket_id: int,
+        upload_id: str,
+        key: str,
+        requested: Sequence[tuple[int, str, dict[str, str]]],
+        *,
+        last_modified: float,
+        min_part_size: int,
+        condition: WriteCondition | None = None,
+    ) -> ObjectVersion:
+        encoded_key = key.encode("utf-8")
+        where = (bucket_id, upload_id)
+
+        def op(conn: sqlite3.Connection) -> ObjectVersion:
+            row = conn.execute(_SQL_UPLOAD_GET, where).fetchone()
+            if row is None or bytes(row[2]) != encoded_key:
+                raise NoSuchUploadError(upload_id)
+            upload = _upload(row)
+            if upload.state == "complete" and upload.final_etag is not None:
+                return ObjectVersion(bucket_id, key, "null", 0, upload.final_etag, last_modified)
+            if upload.state != "uploading":
+                raise NoSuchUploadError(upload_id)
+            parts = {part.part_number: part for part in map(_part, conn.execute(_SQL_PARTS_ALL, where))}
+            assembled = assemble_parts(
+                requested,
+                parts,
+                min_part_size=min_part_size,
+                checksum_algorithm=upload.checksum_algorithm,
+            )
+            obj = ObjectVersion(
+                bucket_id=bucket_id,
+                key=key,
+                version_id="null",
+                size=assembled.size,
+                etag=assembled.etag,
+                last_modified=last_modified,
+                content_type=upload.content_type,
+                headers=upload.headers,
+                user_metadata=upload.user_metadata,
+                checksums=assembled.checksums,
+                storage_class=upload.storage_class,
+                manifest=assembled.manifest,
+            )
+            # The named parts' references move to the object; the others are dropped.
+            stored = self._write_object_row(conn, obj, keep_renamed=False, condition=condition)
+            unused = (part for number, part in parts.items() if number not in assembled.used)
+            release_chunks(conn, (ref.chunk_id for part in unused for ref in part.manifest))
+            conn.execute(_SQL_PARTS_DROP, where)
+            conn.execute(_SQL_UPLOAD_FINISH, ("complete", assembled.etag, *where))
+            return stored
+
+        return await self._write(op)
+
+    async def abort_upload(self, bucket_id: int, upload_id: str) -> bool:
+        where = (bucket_id, upload_id)
+
+        def op(conn: sqlite3.Connection) -> bool:
+            state = conn.execute(_SQL_UPLOAD_STATE, where).fetchone()
+            if state is None or state[0] != "uploading":
+                return False
+            rows = conn.execute(_SQL_PARTS_MANIFESTS, where).fetchall()
+            release_chunks(conn, (c for (manifest,) in rows for c in _chunk_ids(manifest)))
+            conn.execute(_SQL_PARTS_DROP, where)
+            conn.execute(_SQL_UPLOAD_FINISH, ("aborted", None, *where))
+            return True
+
+        return await self._write(op)

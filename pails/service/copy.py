@@ -1,0 +1,90 @@
+"""CopyObject: a new object row naming the source's chunks (no bytes are read or written)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pails.errors import S3Error
+from pails.meta.models import Bucket, ObjectVersion, SharedChunks, WriteCondition
+from pails.meta.store import (
+    MetadataStore,
+    NoSuchBucketError,
+    NoSuchKeyError,
+    PreconditionFailedError,
+    SourceChangedError,
+)
+from pails.service.objects import condition_error, validate_key
+
+_ATTEMPTS = 5  # the source replaced between our read and our commit: read it again
+
+
+@dataclass(frozen=True, slots=True)
+class NewMetadata:
+    """x-amz-metadata-directive: REPLACE: what the copy gets instead of the source's metadata."""
+
+    content_type: str
+    headers: dict[str, str]
+    user_metadata: dict[str, str]
+
+
+class CopyService:
+    def __init__(self, meta: MetadataStore) -> None:
+        self._meta = meta
+
+    async def source(self, bucket: Bucket, key: str) -> ObjectVersion:
+        validate_key(key)
+        obj = await self._meta.get_object(bucket.id, key)
+        if obj is None or obj.is_delete_marker:
+            raise S3Error("NoSuchKey", extra={"Key": key})
+        return obj
+
+    async def copy(
+        self,
+        source_bucket: Bucket,
+        source_key: str,
+        bucket: Bucket,
+        key: str,
+        *,
+        check_source: Callable[[ObjectVersion], None],
+        metadata: NewMetadata | None,
+        storage_class: str | None,
+        condition: WriteCondition | None,
+    ) -> tuple[ObjectVersion, ObjectVersion]:
+        """Copy the latest version of source_key; return (source, copy). check_source raises to
+        refuse the source (copy-source preconditions), and runs again if the source changes."""
+        validate_key(key)
+        for attempt in range(_ATTEMPTS):
+            source = await self.source(source_bucket, source_key)
+            check_source(source)
+            obj = ObjectVersion(
+                bucket_id=bucket.id,
+                key=key,
+                version_id="null",
+                size=source.size,
+                etag=source.etag,
+                last_modified=time.time(),
+                content_type=metadata.content_type if metadata else source.content_type,
+                headers=metadata.headers if metadata else source.headers,
+                user_metadata=metadata.user_metadata if metadata else source.user_metadata,
+                checksums=source.checksums,
+                storage_class=storage_class or source.storage_class,
+                manifest=source.manifest,
+            )
+            shared = SharedChunks(
+                bucket_id=source.bucket_id,
+                key=source.key,
+                source_manifest=source.manifest,
+                chunk_ids=tuple(ref.chunk_id for ref in source.manifest),
+            )
+            try:
+                return source, await self._meta.put_object(obj, condition=condition, shared=shared)
+            except SourceChangedError:
+                if attempt == _ATTEMPTS - 1:
+                    raise S3Error("SlowDown", "The copy source keeps changing; try again.") from None
+            except NoSuchBucketError:
+                raise S3Error("NoSuchBucket", extra={"BucketName": bucket.name}) from None
+            except (PreconditionFailedError, NoSuchKeyError) as exc:
+                raise condition_error(exc, key) from None
+        raise AssertionError("unreachable")
