@@ -77,3 +77,13 @@ class CredentialStore:
 
     def lookup(self, access_key: str) -> Credential | None:
         return self._by_key.get(access_key)
+
+    def identity_of(self, canonical_id: str) -> Identity | None:
+        """The identity a canonical id (e.g. a bucket's owner_id) belongs to, if it is known here."""
+        root = self.root.identity
+        return root if canonical_id == root.canonical_id else None
+
+    def account_of(self, canonical_id: str) -> str | None:
+        """The account id of the owner with this canonical id (x-amz-expected-bucket-owner)."""
+        identity = self.identity_of(canonical_id)
+        return identity.account_id if identity is not None else None

@@ -6,7 +6,7 @@ and configure `pails server` exactly as tests/s3 does, PAILS_TEST_ENDPOINT inclu
 
 They run once per metadata backend that tests/s3 uses (PAILS_TEST_BACKENDS; listing order and key
 encoding are the backend's business, and the tools notice both). PAILS_TEST_TOOLS_BACKENDS (e.g.
-"sqlite") narrows this directory alone to other backends.
+"sqlite") sets them for this directory alone.
 
 A tool whose package cannot be imported is skipped with the reason; with CI set it fails instead,
 since the CI run installs the `dev` extra, which lists every tool.

