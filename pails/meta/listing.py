@@ -23,11 +23,15 @@ next_marker is the last item returned when the page is truncated, else None.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from pails.meta.models import ListEntry, ListPage
 
 LIST_BATCH = 1000  # rows per listing query at most
+
+T = TypeVar("T")
 
 
 def byte_successor(prefix: bytes) -> bytes | None:
@@ -132,3 +136,75 @@ class ListingPlan:
     def page(self) -> ListPage:
         next_marker = self._last.decode("utf-8") if self._truncated and self._last is not None else None
         return ListPage(self._entries, self._prefixes, self._truncated, next_marker)
+
+
+class KeyIdListingPlan(Generic[T]):
+    """The S3 listing rules for rows ordered by (key, id), e.g. multipart uploads by upload id.
+
+    Sans-I/O like ListingPlan: the backend fetches rows with (key, id) > plan.after, in order,
+    and offers them one by one:
+
+        plan = KeyIdListingPlan(prefix, delimiter, key_marker, id_marker, limit)
+        while not plan.done:
+            rows = fetch(plan.after_key, plan.after_id, BATCH)
+            for row in rows:
+                if not plan.offer(key_bytes, row_id, lambda: build(row)):
+                    break
+            plan.end_batch(len(rows))
+    """
+
+    def __init__(self, prefix: str, delimiter: str, key_marker: str, id_marker: str, limit: int) -> None:
+        self._prefix = prefix.encode("utf-8")
+        self._delimiter = delimiter.encode("utf-8")
+        self._limit = limit
+        self.after_key = key_marker.encode("utf-8")
+        # Without an id marker, every row of key_marker itself is skipped.
+        self.after_id = id_marker if key_marker and id_marker else "\U0010ffff"
+        if self._prefix > self.after_key:
+            self.after_key, self.after_id = self._prefix, ""
+        self.items: list[T] = []
+        self.prefixes: list[str] = []
+        self.truncated = False
+        self.done = limit <= 0
+        self.last_key: bytes | None = None
+        self.last_id: str | None = None
+
+    def _full(self) -> bool:
+        return len(self.items) + len(self.prefixes) >= self._limit
+
+    def offer(self, key: bytes, row_id: str, build: Callable[[], T]) -> bool:
+        """Consume one row; False ends the current batch (a re-seek, truncation or the end)."""
+        self.after_key, self.after_id = key, row_id
+        if not key.startswith(self._prefix):
+            self.done = True
+            return False
+        cut = key.find(self._delimiter, len(self._prefix)) if self._delimiter else -1
+        if cut >= 0:
+            common = key[: cut + len(self._delimiter)]
+            if self.prefixes and self.prefixes[-1] == common.decode("utf-8"):
+                return True
+            if self._full():
+                self.truncated = self.done = True
+                return False
+            self.prefixes.append(common.decode("utf-8"))
+            self.last_key, self.last_id = common, None
+            successor = byte_successor(common)
+            if successor is None:
+                self.done = True
+            else:  # seek past the whole prefix: (key, id) > (successor, "")
+                self.after_key, self.after_id = successor, ""
+            return False
+        if self._full():
+            self.truncated = self.done = True
+            return False
+        self.items.append(build())
+        self.last_key, self.last_id = key, row_id
+        return True
+
+    def end_batch(self, rows: int) -> None:
+        if rows == 0:
+            self.done = True
+
+    @property
+    def next_key_marker(self) -> str | None:
+        return self.last_key.decode("utf-8") if self.last_key is not None else None

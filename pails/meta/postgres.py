@@ -31,13 +31,14 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any, TypeVar
 
 import asyncpg
 from asyncpg import exceptions as pgerr
 
 from pails.meta.encoding import decode_manifest, dumps, encode_manifest, loads, manifest_chunk_ids
-from pails.meta.listing import ListingPlan, ListQuery, byte_successor
+from pails.meta.listing import KeyIdListingPlan, ListingPlan, ListQuery
 from pails.meta.migrate import migrate_postgres
 from pails.meta.models import (
     Bucket,
@@ -771,59 +772,26 @@ class PostgresMetadataStore:
         max_uploads: int = 1000,
     ) -> UploadPage:
         """As SqliteMetadataStore.list_uploads: by key then upload id, seeking past common prefixes."""
-        pfx, delim = prefix.encode("utf-8"), delimiter.encode("utf-8")
 
         async def op(conn: Any) -> UploadPage:
-            after_key = key_marker.encode("utf-8")
-            # Without an upload-id-marker, every upload of key_marker itself is skipped.
-            after_id = upload_id_marker if key_marker and upload_id_marker else "\U0010ffff"
-            if pfx > after_key:
-                after_key, after_id = pfx, ""
-            uploads: list[Upload] = []
-            prefixes: list[str] = []
-            truncated = False
-            last_key: bytes | None = None
-            last_id: str | None = None
+            plan: KeyIdListingPlan[Upload] = KeyIdListingPlan(
+                prefix, delimiter, key_marker, upload_id_marker, max_uploads
+            )
             async with conn.transaction(isolation="repeatable_read", readonly=True):
-                while not truncated:
-                    rows = await conn.fetch(_SQL_UPLOADS_LIST, bucket_id, after_key, after_id, _UPLOAD_BATCH)
-                    if not rows:
-                        break
+                while not plan.done:
+                    rows = await conn.fetch(
+                        _SQL_UPLOADS_LIST, bucket_id, plan.after_key, plan.after_id, _UPLOAD_BATCH
+                    )
                     for row in rows:
-                        key = bytes(row[2])
-                        after_key, after_id = key, row[1]
-                        if not key.startswith(pfx):
-                            rows = []
+                        if not plan.offer(bytes(row[2]), row[1], partial(_upload, row)):
                             break
-                        cut = key.find(delim, len(pfx)) if delim else -1
-                        if cut >= 0:
-                            common = key[: cut + len(delim)]
-                            if prefixes and prefixes[-1] == common.decode("utf-8"):
-                                continue
-                            if len(uploads) + len(prefixes) == max_uploads:
-                                truncated = True
-                                break
-                            prefixes.append(common.decode("utf-8"))
-                            last_key, last_id = common, None
-                            successor = byte_successor(common)
-                            if successor is None:
-                                rows = []
-                            else:  # seek past the whole prefix: key >= successor
-                                after_key, after_id = successor, ""
-                            break
-                        if len(uploads) + len(prefixes) == max_uploads:
-                            truncated = True
-                            break
-                        uploads.append(_upload(row))
-                        last_key, last_id = key, row[1]
-                    if not rows:
-                        break
+                    plan.end_batch(len(rows))
             return UploadPage(
-                uploads=uploads,
-                common_prefixes=prefixes,
-                is_truncated=truncated,
-                next_key_marker=last_key.decode("utf-8") if last_key is not None else None,
-                next_upload_id_marker=last_id,
+                uploads=plan.items,
+                common_prefixes=plan.prefixes,
+                is_truncated=plan.truncated,
+                next_key_marker=plan.next_key_marker,
+                next_upload_id_marker=plan.last_id,
             )
 
         return await self._run(op, retry=True)
