@@ -14,7 +14,7 @@ import psutil
 import pytest
 from botocore.exceptions import ClientError
 from conftest import unique_bucket_name
-from s3util import UNSIGNED, pattern_stream, sign, uri_encode
+from s3util import UNSIGNED, Raw, pattern_stream, sign, uri_encode
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -118,6 +118,16 @@ def test_kill9_during_large_upload(start_server):
     # the store still works after recovery, also for the keys that were being written
     s3.put_object(Bucket=bucket, Key="fresh", Body=b"after restart")
     assert s3.get_object(Bucket=bucket, Key="fresh")["Body"].read() == b"after restart"
+
+    # No leaked space after a GC pass: the >= 80 MiB of the two interrupted uploads is gone, from the
+    # chunk index and from the disk; only the three live objects remain.
+    assert admin_gc(srv2).status == 200
+    stats = json.loads(Raw(srv2.host, srv2.port, srv2.creds).request("GET", "/_pails/admin/stats").body)
+    live = len(stable) + len(old) + len(b"after restart")
+    assert stats["chunks"] == 3, stats
+    assert stats["live_bytes"] < live + MiB, stats
+    on_disk = allocated_bytes(srv2.data_dir / "chunks")
+    assert on_disk < live + 16 * MiB, f"{on_disk / MiB:.1f} MiB of chunk files for {live / MiB:.1f} MiB live"
 
 
 @pytest.mark.slow
