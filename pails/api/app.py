@@ -15,7 +15,9 @@ from aiohttp import web
 from pails.api.auth import authenticate
 from pails.api.body import CONTINUE_SENT
 from pails.api.context import RequestContext
-from pails.api.handlers import admin, buckets, copy, listing, multipart, objects
+from pails.api.handlers import admin, attributes, buckets, copy, listing, multipart, objects, versions
+from pails.api.handlers import versioning as versioning_handlers
+from pails.api.owner import check_expected_bucket_owner
 from pails.api.router import resolve, with_copy_source
 from pails.api.xml import error_document
 from pails.config import Settings
@@ -53,6 +55,10 @@ HANDLERS: dict[str, Handler] = {
     "AbortMultipartUpload": multipart.abort_multipart_upload,
     "ListParts": multipart.list_parts,
     "ListMultipartUploads": multipart.list_multipart_uploads,
+    "GetObjectAttributes": attributes.get_object_attributes,
+    "ListObjectVersions": versions.list_object_versions,
+    "GetBucketVersioning": versioning_handlers.get_bucket_versioning,
+    "PutBucketVersioning": versioning_handlers.put_bucket_versioning,
 }
 
 _PLAIN_PATHS = {"/health/live", "/health/ready", "/metrics"}
@@ -89,6 +95,17 @@ def error_response(error: S3Error, request_id: str, resource: str, head: bool) -
     return web.Response(status=error.status, body=body, headers=headers)
 
 
+def _check_expect(value: str | None) -> None:
+    """HTTP/1.1 defines one expectation; any other is refused before the body is read (RFC 9110)."""
+    if value is not None and value.strip().lower() != "100-continue":
+        raise S3Error(
+            "ExpectationFailed",
+            "The expectation given in the Expect request header could not be met.",
+            status=417,
+            extra={"Expect": value},
+        )
+
+
 class S3Application:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -113,11 +130,13 @@ class S3Application:
             api = endpoint.operation
             ctx = RequestContext(request, endpoint, request_id, raw_query, query, self.services)
             resource = ctx.resource
+            _check_expect(request.headers.get("Expect"))
             ctx.identity, ctx.auth, ctx.signing_key = authenticate(
-                request, raw_path, raw_query, self.services.credentials, self._region
+                request, raw_path, raw_query, self.services.credentials, self._region, domain=self._domain
             )
             if ctx.identity is None:
                 raise S3Error("AccessDenied")
+            await check_expected_bucket_owner(ctx)
             response = await HANDLERS[api](ctx)
             response.headers["x-amz-request-id"] = request_id
             response.headers["x-amz-id-2"] = request_id
@@ -131,7 +150,7 @@ class S3Application:
             response = error_response(
                 S3Error("InternalError"), request_id, resource, request.method == "HEAD"
             )
-        if CONTINUE_SENT not in request and request.headers.get("Expect", "").lower() == "100-continue":
+        if CONTINUE_SENT not in request and "Expect" in request.headers:
             # The client waits for "100 Continue" and never sends the body after a final answer:
             # the connection cannot be reused (its next bytes would be read as this body).
             response.force_close()
@@ -151,7 +170,7 @@ class S3Application:
     ) -> web.StreamResponse:
         try:
             identity, _, _ = authenticate(
-                request, raw_path, raw_query, self.services.credentials, self._region
+                request, raw_path, raw_query, self.services.credentials, self._region, domain=self._domain
             )
             if identity is None or not identity.is_root:
                 raise S3Error("AccessDenied")

@@ -16,6 +16,15 @@ class Endpoint:
     key: str | None
 
 
+# Sub-resources Pails serves (everything else in _UNSUPPORTED_SUBRESOURCES is NotImplemented):
+#   bucket GET:  location -> GetBucketLocation, uploads -> ListMultipartUploads,
+#                versions -> ListObjectVersions, list-type=2 -> ListObjectsV2
+#   bucket POST: delete -> DeleteObjects
+#   object:      uploads (POST), uploadId (PUT/POST/DELETE/GET) -> the multipart operations,
+#                attributes (GET) -> GetObjectAttributes
+# "attributes" and "versions" stay in the unsupported set for every other method and level, so
+# that e.g. PUT /bucket?versions is never mistaken for CreateBucket.
+#
 # Sub-resources S3 knows but Pails does not serve yet: answered with NotImplemented, never
 # mistaken for a plain object or bucket operation.
 _UNSUPPORTED_SUBRESOURCES = frozenset(
@@ -77,12 +86,18 @@ def _bucket_operation(method: str, query: Container[str]) -> str:
             return "GetBucketLocation"
         if "uploads" in query:
             return "ListMultipartUploads"
+        if "versions" in query:
+            return "ListObjectVersions"
+        if "versioning" in query:
+            return "GetBucketVersioning"
         if (sub := _unsupported(query)) is not None:
             raise _not_implemented(sub)
         return "ListObjectsV2" if "list-type" in query else "ListObjects"
     if method == "HEAD":
         return "HeadBucket"
     if method == "PUT":
+        if "versioning" in query:
+            return "PutBucketVersioning"
         if (sub := _unsupported(query)) is not None:
             raise _not_implemented(sub)
         return "CreateBucket"
@@ -98,6 +113,10 @@ def _bucket_operation(method: str, query: Container[str]) -> str:
 
 
 def _object_operation(method: str, query: Container[str]) -> str:
+    if "attributes" in query:
+        if method == "GET":
+            return "GetObjectAttributes"
+        raise S3Error("MethodNotAllowed")
     if (sub := _unsupported(query)) is not None:
         raise _not_implemented(sub)
     if "uploadId" in query:

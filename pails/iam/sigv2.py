@@ -239,6 +239,8 @@ def strings_to_sign(req: SignedRequest, claims: V2Claims, *, bucket_in_host: str
     paths = [req.raw_path or "/"]
     if (reencoded := canonical_uri(req.raw_path)) not in paths:
         paths.append(reencoded)
+    if bucket_in_host is None and "/" not in paths[0][1:]:
+        paths.append(paths[0] + "/")  # a bucket's resource is "/bucket/" (botocore signs it so)
     dates = [claims.date_slot]
     if not claims.presigned and claims.date_slot == "" and "date" in req.headers:
         dates.append(req.headers["date"].strip())  # signed Date although x-amz-date is present

@@ -14,7 +14,8 @@ Canonicalisation follows what S3 does, which is not quite generic SigV4:
 * header values are trimmed and inner runs of white space collapsed.
 
 SigV2 (``Authorization: AWS AKID:sig`` and ``?AWSAccessKeyId=..&Signature=..``) is recognised by
-:func:`auth_scheme` but not implemented yet: :func:`parse_auth` raises ``InvalidRequest`` for it.
+:func:`auth_scheme` and verified by :mod:`pails.iam.sigv2` (``pails.api.auth`` dispatches);
+:func:`parse_auth` itself only parses SigV4 and raises ``InvalidRequest`` for SigV2.
 """
 
 from __future__ import annotations
@@ -297,7 +298,7 @@ def parse_auth(req: SignedRequest) -> AuthInfo | None:
         return _parse_header_auth(req)
     if scheme == "sigv4-query":
         return _parse_query_auth(req)
-    # Hook for SigV2 (scheme "sigv2-header" / "sigv2-query"): not supported yet.
+    # SigV2 (scheme "sigv2-header" / "sigv2-query") is verified by pails.iam.sigv2, not here.
     raise S3Error(
         "InvalidRequest",
         "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",

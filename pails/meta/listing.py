@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from pails.meta.models import ListEntry, ListPage
+from pails.meta.models import ListEntry, ListPage, VersionEntry, VersionPage
 
 LIST_BATCH = 1000  # rows per listing query at most
 
@@ -208,3 +208,148 @@ class KeyIdListingPlan(Generic[T]):
     @property
     def next_key_marker(self) -> str | None:
         return self.last_key.decode("utf-8") if self.last_key is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionQuery:
+    """Either the versions of one key older than a position (`key` set: last_modified < modified,
+    or equal and version_id < version_id), or every version of the keys in (lower, upper).
+
+    Rows are read by key, then newest first (last_modified, version_id descending): the order of
+    the index (bucket_id, key, last_modified DESC, version_id DESC) both backends keep.
+    """
+
+    key: bytes | None
+    modified: float
+    version_id: str
+    lower: bytes
+    inclusive: bool
+    upper: bytes | None
+    limit: int
+
+
+class VersionPlan:
+    """One page of ListObjectVersions as index seeks; driven like ListingPlan.
+
+    `resume` is the position of version-id-marker within key-marker ((last_modified, version
+    id) of that version), which the backend looks up: the page then starts with the older
+    versions of key-marker, then the keys after it. Without it, keys after key-marker.
+    """
+
+    def __init__(
+        self,
+        prefix: str,
+        delimiter: str,
+        key_marker: str,
+        max_keys: int,
+        *,
+        resume: tuple[float, str] | None = None,
+        batch: int = LIST_BATCH,
+    ) -> None:
+        self._prefix = prefix.encode("utf-8")
+        self._delimiter = delimiter.encode("utf-8")
+        self._after = key_marker.encode("utf-8")
+        self._max_keys = max_keys
+        self._batch = batch
+        self.upper = byte_successor(self._prefix)
+        if self._after and self._after >= self._prefix:
+            self._lower, self._inclusive = self._after, False
+        else:
+            self._lower, self._inclusive = self._prefix, True
+        self._within: tuple[bytes, float, str] | None = None
+        if resume is not None and self._after and self._after.startswith(self._prefix):
+            self._within = (self._after, resume[0], resume[1])
+        self._entries: list[VersionEntry] = []
+        self._prefixes: list[str] = []
+        self._last: tuple[bytes, str | None] | None = None
+        self._truncated = False
+        self._done = max_keys <= 0
+        self._query: VersionQuery | None = None
+        self._seen = 0
+        self._reseek = False
+
+    def _count(self) -> int:
+        return len(self._entries) + len(self._prefixes)
+
+    def next_query(self) -> VersionQuery | None:
+        if self._done:
+            return None
+        limit = min(self._max_keys - self._count() + 1, self._batch)
+        within = self._within
+        if within is not None:
+            query = VersionQuery(within[0], within[1], within[2], self._lower, False, self.upper, limit)
+        else:
+            query = VersionQuery(None, 0.0, "", self._lower, self._inclusive, self.upper, limit)
+        self._query = query
+        self._seen, self._reseek = 0, False
+        return query
+
+    def offer(
+        self,
+        key: bytes,
+        version_id: str,
+        is_latest: bool,
+        is_delete_marker: bool,
+        size: int,
+        etag: str,
+        last_modified: float,
+        storage_class: str,
+    ) -> bool:
+        """Consume the next row of the current query; False: stop reading it."""
+        self._seen += 1
+        delim = self._delimiter
+        cut = key.find(delim, len(self._prefix)) if delim else -1
+        if cut >= 0:
+            common = key[: cut + len(delim)]
+            if common != self._after:
+                if self._count() == self._max_keys:
+                    self._truncated = self._done = True
+                    return False
+                self._prefixes.append(common.decode("utf-8"))
+                self._last = (common, None)
+            self._within = None
+            successor = byte_successor(common)
+            if successor is None:
+                self._done = True
+            else:
+                self._lower, self._inclusive, self._reseek = successor, True, True
+            return False
+        if self._count() == self._max_keys:
+            self._truncated = self._done = True
+            return False
+        self._entries.append(
+            VersionEntry(
+                key.decode("utf-8"),
+                version_id,
+                bool(is_latest),
+                bool(is_delete_marker),
+                size,
+                etag,
+                last_modified,
+                storage_class,
+            )
+        )
+        self._last = (key, version_id)
+        self._within = (key, last_modified, version_id)
+        self._lower, self._inclusive = key, False
+        return True
+
+    def end_batch(self) -> None:
+        query = self._query
+        if query is None:
+            raise RuntimeError("end_batch() without next_query()")
+        self._query = None
+        if self._reseek or self._done:
+            return
+        if self._seen < query.limit:
+            if query.key is not None:
+                self._within = None  # that key has no older version: go on with the next keys
+            else:
+                self._done = True  # the index has nothing more in range
+        # A full batch may have ended inside a key: the next query resumes within it.
+
+    def page(self) -> VersionPage:
+        if not self._truncated or self._last is None:
+            return VersionPage(self._entries, self._prefixes, self._truncated, None, None)
+        key, version_id = self._last
+        return VersionPage(self._entries, self._prefixes, True, key.decode("utf-8"), version_id)

@@ -68,6 +68,41 @@ class ListPage:
 
 
 @dataclass(frozen=True, slots=True)
+class VersionEntry:
+    """One row of ListObjectVersions: a version or a delete marker."""
+
+    key: str
+    version_id: str
+    is_latest: bool
+    is_delete_marker: bool
+    size: int
+    etag: str
+    last_modified: float
+    storage_class: str
+
+
+@dataclass(frozen=True, slots=True)
+class VersionPage:
+    """One page of ListObjectVersions: by key (UTF-8 byte order), newest version first within a
+    key; versions and common prefixes count together against max-keys."""
+
+    entries: list[VersionEntry]
+    common_prefixes: list[str]
+    is_truncated: bool
+    next_key_marker: str | None
+    next_version_id_marker: str | None  # None when the page ended on a common prefix
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteOutcome:
+    """What a DeleteObject did: S3's x-amz-version-id / x-amz-delete-marker answer."""
+
+    existed: bool  # a live object (not a delete marker) was removed or hidden
+    version_id: str | None  # the version removed, or the delete marker created; None unversioned
+    delete_marker: bool  # a delete marker was created, or the version removed was one
+
+
+@dataclass(frozen=True, slots=True)
 class WriteCondition:
     """A conditional write (If-None-Match: * / If-Match: etag), checked inside the commit."""
 
@@ -88,6 +123,8 @@ class SharedChunks:
     key: str
     source_manifest: tuple[ChunkRef, ...]
     chunk_ids: tuple[bytes, ...]
+    # The source version (CopyObject ?versionId=, or the version that was read); None: the latest.
+    version_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

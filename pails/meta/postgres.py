@@ -38,19 +38,21 @@ import asyncpg
 from asyncpg import exceptions as pgerr
 
 from pails.meta.encoding import decode_manifest, dumps, encode_manifest, loads, manifest_chunk_ids
-from pails.meta.listing import KeyIdListingPlan, ListingPlan, ListQuery
+from pails.meta.listing import KeyIdListingPlan, ListingPlan, ListQuery, VersionPlan, VersionQuery
 from pails.meta.migrate import migrate_postgres
 from pails.meta.models import (
     Bucket,
+    DeleteOutcome,
     ListPage,
     ObjectVersion,
     Part,
     SharedChunks,
     Upload,
     UploadPage,
+    VersionPage,
     WriteCondition,
 )
-from pails.meta.rules import assemble_parts, check_write_condition
+from pails.meta.rules import assemble_parts, check_write_condition, version_for_write
 from pails.meta.store import (
     BucketExists,
     BucketNotEmptyError,
@@ -92,6 +94,8 @@ _SQL_BUCKET_INSERT = (
 _SQL_BUCKET_OWNER = "SELECT owner_id FROM buckets WHERE name = $1"
 _SQL_BUCKET_LOCK = "SELECT id FROM buckets WHERE name = $1 FOR UPDATE"
 _SQL_BUCKET_EXISTS = "SELECT 1 FROM buckets WHERE id = $1"
+_SQL_BUCKET_VERSIONING = "SELECT versioning FROM buckets WHERE id = $1"
+_SQL_BUCKET_SET_VERSIONING = "UPDATE buckets SET versioning = $2 WHERE id = $1 RETURNING id"
 _SQL_BUCKET_HAS_ROWS = "SELECT 1 FROM objects WHERE bucket_id = $1 LIMIT 1"
 _SQL_BUCKET_DELETE = "DELETE FROM buckets WHERE id = $1"
 
@@ -123,6 +127,44 @@ _SQL_OBJECT_UPDATE = (
 _SQL_OBJECTS_DELETE_LATEST = (
     "DELETE FROM objects WHERE bucket_id = $1 AND key = ANY($2::bytea[]) AND is_latest "
     "RETURNING key, is_delete_marker, manifest"
+)
+_SQL_OBJECT_GET_VERSION = (
+    f"SELECT {_OBJECT_COLS} FROM objects WHERE bucket_id = $1 AND key = $2 AND version_id = $3"
+)
+_SQL_OBJECT_LATEST_MARKER = (
+    "SELECT is_delete_marker FROM objects WHERE bucket_id = $1 AND key = $2 AND is_latest"
+)
+# Deleting one version locks every version of its key, in one order (so two such deletes
+# serialise instead of deadlocking); a put locks the latest row, so it waits too.
+_SQL_KEY_LOCK = (
+    "SELECT version_id, is_latest, is_delete_marker, manifest, last_modified FROM objects "
+    "WHERE bucket_id = $1 AND key = $2 ORDER BY version_id FOR UPDATE"
+)
+_SQL_VERSION_DELETE = "DELETE FROM objects WHERE bucket_id = $1 AND key = $2 AND version_id = $3"
+_SQL_VERSION_PROMOTE = (
+    "UPDATE objects SET is_latest = true WHERE bucket_id = $1 AND key = $2 AND version_id = $3"
+)
+_SQL_VERSION_POSITION = (
+    "SELECT last_modified, version_id FROM objects WHERE bucket_id = $1 AND key = $2 AND version_id = $3"
+)
+_VERSION_COLS = "key, version_id, is_latest, is_delete_marker, size, etag, last_modified, storage_class"
+_SQL_VERSIONS_WITHIN = (
+    f"SELECT {_VERSION_COLS} FROM objects WHERE bucket_id = $1 AND key = $2 "
+    "AND (last_modified, version_id) < ($3, $4) "
+    "ORDER BY last_modified DESC, version_id DESC LIMIT $5"
+)
+_SQL_VERSIONS: dict[tuple[bool, bool], str] = {
+    (inclusive, bounded): (
+        f"SELECT {_VERSION_COLS} FROM objects WHERE bucket_id = $1 AND key {'>=' if inclusive else '>'} $2"
+        f"{' AND key < $4' if bounded else ''} "
+        "ORDER BY key, last_modified DESC, version_id DESC LIMIT $3"
+    )
+    for inclusive in (False, True)
+    for bounded in (False, True)
+}
+_SQL_SOURCE_VERSION_LOCK = (
+    "SELECT manifest FROM objects WHERE bucket_id = $1 AND key = $2 AND version_id = $3 "
+    "AND NOT is_delete_marker FOR SHARE"
 )
 _SQL_SOURCE_LOCK = (
     "SELECT manifest FROM objects WHERE bucket_id = $1 AND key = $2 AND is_latest "
@@ -297,7 +339,11 @@ async def _release_chunks(conn: Any, bucket_id: int, chunk_ids: list[bytes]) -> 
 async def _take_shares(conn: Any, shared: SharedChunks) -> None:
     """Lock the source row, check it still names the manifest that was read, then add one
     reference per shared occurrence (a concurrent overwrite or delete of the source waits)."""
-    manifest = await conn.fetchval(_SQL_SOURCE_LOCK, shared.bucket_id, shared.key.encode("utf-8"))
+    raw = shared.key.encode("utf-8")
+    if shared.version_id is None:
+        manifest = await conn.fetchval(_SQL_SOURCE_LOCK, shared.bucket_id, raw)
+    else:
+        manifest = await conn.fetchval(_SQL_SOURCE_VERSION_LOCK, shared.bucket_id, raw, shared.version_id)
     if manifest is None or bytes(manifest) != encode_manifest(shared.source_manifest):
         raise SourceChangedError(shared.key)
     owned = {ref.chunk_id for ref in shared.source_manifest}
@@ -317,6 +363,12 @@ async def _write_object_row(
     Raises _LostRace when a concurrent transaction inserted the same version first.
     """
     key = obj.key.encode("utf-8")
+    versioning = await conn.fetchval(_SQL_BUCKET_VERSIONING, obj.bucket_id)
+    if versioning is None:
+        raise NoSuchBucketError(obj.bucket_id)
+    version_id = version_for_write(versioning, obj.version_id)
+    if version_id != obj.version_id:
+        obj = replace(obj, version_id=version_id)
     last_modified = obj.last_modified
     replaced: bytes | None = None
     current: tuple[bool, str] | None = None  # the latest version: (is delete marker, etag)
@@ -371,6 +423,33 @@ async def _write_object_row(
     return replace(obj, last_modified=last_modified, is_latest=True)
 
 
+async def _delete_one(
+    conn: Any, bucket_id: int, versioning: str, key: str, version_id: str | None, now: float
+) -> DeleteOutcome:
+    """S3 DeleteObject inside the caller's transaction (see MetadataStore.delete_version)."""
+    raw = key.encode("utf-8")
+    if version_id is None:
+        if not versioning:
+            rows = await conn.fetch(_SQL_OBJECTS_DELETE_LATEST, bucket_id, [raw])
+            await _release_chunks(conn, bucket_id, [c for r in rows for c in manifest_chunk_ids(r[2])])
+            return DeleteOutcome(any(not r[1] for r in rows), None, False)
+        latest_marker = await conn.fetchval(_SQL_OBJECT_LATEST_MARKER, bucket_id, raw)
+        marker = ObjectVersion(bucket_id, key, "null", 0, "", now, content_type="", is_delete_marker=True)
+        stored = await _write_object_row(conn, marker, keep_renamed=True, condition=None)
+        return DeleteOutcome(latest_marker is False, stored.version_id, True)
+    rows = await conn.fetch(_SQL_KEY_LOCK, bucket_id, raw)
+    target = next((row for row in rows if row[0] == version_id), None)
+    if target is None:
+        return DeleteOutcome(False, version_id, False)
+    await conn.execute(_SQL_VERSION_DELETE, bucket_id, raw, version_id)
+    await _release_chunks(conn, bucket_id, list(manifest_chunk_ids(target[3])))
+    rest = [row for row in rows if row[0] != version_id]
+    if target[1] and rest:
+        newest = max(rest, key=lambda row: (row[4], row[0]))
+        await conn.execute(_SQL_VERSION_PROMOTE, bucket_id, raw, newest[0])
+    return DeleteOutcome(not target[2], version_id, bool(target[2]))
+
+
 async def _in_transaction(conn: Any, body: Callable[[Any], Awaitable[T]], bucket_id: int) -> T:
     """Run body in a transaction, again from the start while it loses races on a key (a unique
     violation of 'one latest per key', or _LostRace); a foreign-key violation means the bucket is gone."""
@@ -379,7 +458,7 @@ async def _in_transaction(conn: Any, body: Callable[[Any], Awaitable[T]], bucket
             try:
                 async with conn.transaction():
                     return await body(conn)
-            except (_LostRace, pgerr.UniqueViolationError):
+            except (_LostRace, pgerr.UniqueViolationError, pgerr.DeadlockDetectedError):
                 continue
     except pgerr.ForeignKeyViolationError:
         raise NoSuchBucketError(bucket_id) from None
@@ -545,13 +624,96 @@ class PostgresMetadataStore:
         # kept); not with shared chunks, whose references must be taken once.
         return await self._run(op, retry=shared is None)
 
-    async def get_object(self, bucket_id: int, key: str) -> ObjectVersion | None:
-        """The latest version of the key, delete markers included (callers check is_delete_marker)."""
+    async def get_object(
+        self, bucket_id: int, key: str, version_id: str | None = None
+    ) -> ObjectVersion | None:
+        """The latest version of the key, delete markers included (callers check is_delete_marker),
+        or the version given."""
         raw = key.encode("utf-8")
 
         async def op(conn: Any) -> ObjectVersion | None:
-            row = await conn.fetchrow(_SQL_OBJECT_GET, bucket_id, raw)
+            if version_id is None:
+                row = await conn.fetchrow(_SQL_OBJECT_GET, bucket_id, raw)
+            else:
+                row = await conn.fetchrow(_SQL_OBJECT_GET_VERSION, bucket_id, raw, version_id)
             return None if row is None else _object(row)
+
+        return await self._run(op, retry=True)
+
+    async def set_versioning(self, bucket_id: int, status: str) -> None:
+        async def op(conn: Any) -> None:
+            if await conn.fetchval(_SQL_BUCKET_SET_VERSIONING, bucket_id, status) is None:
+                raise NoSuchBucketError(bucket_id)
+
+        await self._run(op, retry=True)
+
+    async def delete_version(
+        self, bucket_id: int, key: str, version_id: str | None, *, now: float
+    ) -> DeleteOutcome:
+        return (await self.delete_versions(bucket_id, [(key, version_id)], now=now))[0]
+
+    async def delete_versions(
+        self, bucket_id: int, items: Sequence[tuple[str, str | None]], *, now: float
+    ) -> list[DeleteOutcome]:
+        """One transaction; the version flips are decided under row locks (see _delete_one)."""
+        todo = list(items)
+        if not todo:
+            return []
+
+        async def body(conn: Any) -> list[DeleteOutcome]:
+            versioning = await conn.fetchval(_SQL_BUCKET_VERSIONING, bucket_id) or ""
+            return [await _delete_one(conn, bucket_id, versioning, key, vid, now) for key, vid in todo]
+
+        async def op(conn: Any) -> list[DeleteOutcome]:
+            return await _in_transaction(conn, body, bucket_id)
+
+        # Not retried after a lost connection: a committed delete marker must not be doubled.
+        return await self._run(op, retry=False)
+
+    async def list_versions(
+        self,
+        bucket_id: int,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        version_id_marker: str = "",
+        max_keys: int = 1000,
+    ) -> VersionPage:
+        async def op(conn: Any) -> VersionPage:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                resume: tuple[float, str] | None = None
+                if key_marker and version_id_marker:
+                    found = await conn.fetchrow(
+                        _SQL_VERSION_POSITION, bucket_id, key_marker.encode("utf-8"), version_id_marker
+                    )
+                    if found is not None:
+                        resume = (found[0], found[1])
+                plan = VersionPlan(prefix, delimiter, key_marker, max_keys, resume=resume)
+                query: VersionQuery | None = plan.next_query()
+                while query is not None:
+                    if query.key is not None:
+                        rows = await conn.fetch(
+                            _SQL_VERSIONS_WITHIN,
+                            bucket_id,
+                            query.key,
+                            query.modified,
+                            query.version_id,
+                            query.limit,
+                        )
+                    else:
+                        args: tuple[object, ...] = (bucket_id, query.lower, query.limit)
+                        if query.upper is not None:
+                            args = (*args, query.upper)
+                        rows = await conn.fetch(
+                            _SQL_VERSIONS[query.inclusive, query.upper is not None], *args
+                        )
+                    for row in rows:
+                        if not plan.offer(bytes(row[0]), *row[1:]):
+                            break
+                    plan.end_batch()
+                    query = plan.next_query()
+            return plan.page()
 
         return await self._run(op, retry=True)
 
@@ -559,13 +721,16 @@ class PostgresMetadataStore:
         return (await self.delete_objects(bucket_id, [key]))[0]
 
     async def delete_objects(self, bucket_id: int, keys: Sequence[str]) -> list[bool]:
-        """Delete the latest version of each key, in one transaction; True where an object existed."""
+        """Delete the latest version of each key, in one transaction; True where an object existed.
+        On a versioned bucket each key gets a delete marker instead (see delete_version)."""
         encoded = [key.encode("utf-8") for key in keys]
         if not encoded:
             return []
 
-        async def op(conn: Any) -> list[bool]:
+        async def op(conn: Any) -> list[bool] | None:
             async with conn.transaction():
+                if await conn.fetchval(_SQL_BUCKET_VERSIONING, bucket_id):
+                    return None  # versioned: delete markers, below
                 rows = await conn.fetch(_SQL_OBJECTS_DELETE_LATEST, bucket_id, encoded)
                 live: set[bytes] = set()
                 garbage: list[bytes] = []
@@ -580,7 +745,11 @@ class PostgresMetadataStore:
                 live.discard(key)
             return existed
 
-        return await self._run(op, retry=False)
+        done = await self._run(op, retry=False)
+        if done is not None:
+            return done
+        outcomes = await self.delete_versions(bucket_id, [(key, None) for key in keys], now=time.time())
+        return [outcome.existed for outcome in outcomes]
 
     async def list_objects(
         self,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import secrets
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -17,6 +19,34 @@ from pails.meta.store import (
     NoSuchKeyError,
     PreconditionFailedError,
 )
+
+NULL_VERSION = "null"
+VERSIONING_STATES = ("Enabled", "Suspended")
+_NEWEST = (1 << 64) - 1
+
+
+def new_version_id() -> str:
+    """A version id: 16 hex digits of (2**64 - 1 - now in ns), then 16 random ones.
+
+    Unique, and ordered by time newest first: the primary key (bucket_id, key, version_id) holds
+    a key's versions newest first, and "null" (which sorts after every hex id) last.
+    """
+    return f"{_NEWEST - time.time_ns():016x}{secrets.token_hex(8)}"
+
+
+def is_version_id(value: str) -> bool:
+    """A version id Pails could have issued: "null" or 32 lower-case hex digits."""
+    if value == NULL_VERSION:
+        return True
+    return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+
+
+def version_for_write(versioning: str, requested: str) -> str:
+    """The version id a new write gets: a fresh one while versioning is Enabled (unless the caller
+    chose one), else the caller's (normally "null", which replaces the null version)."""
+    if versioning == "Enabled" and requested == NULL_VERSION:
+        return new_version_id()
+    return requested
 
 
 def check_write_condition(condition: WriteCondition | None, current_etag: str | None) -> None:

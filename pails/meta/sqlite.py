@@ -30,10 +30,18 @@ from pails.meta.encoding import decode_manifest, encode_manifest
 from pails.meta.encoding import dumps as _dumps
 from pails.meta.encoding import loads as _loads
 from pails.meta.encoding import manifest_chunk_ids as _chunk_ids
-from pails.meta.listing import ListingPlan, byte_successor
+from pails.meta.listing import ListingPlan, VersionPlan, byte_successor
 from pails.meta.migrate import migrate_sqlite
-from pails.meta.models import Bucket, ListPage, ObjectVersion, SharedChunks, WriteCondition
-from pails.meta.rules import check_write_condition
+from pails.meta.models import (
+    Bucket,
+    DeleteOutcome,
+    ListPage,
+    ObjectVersion,
+    SharedChunks,
+    VersionPage,
+    WriteCondition,
+)
+from pails.meta.rules import check_write_condition, version_for_write
 from pails.meta.sqlite_multipart import (
     SqliteMultipart,
     drop_bucket_uploads,
@@ -66,6 +74,8 @@ _SQL_BUCKET_INSERT = (
 _SQL_BUCKET_OWNER = "SELECT owner_id FROM buckets WHERE name = ?"
 _SQL_BUCKET_ID = "SELECT id FROM buckets WHERE name = ?"
 _SQL_BUCKET_EXISTS = "SELECT 1 FROM buckets WHERE id = ?"
+_SQL_BUCKET_VERSIONING = "SELECT versioning FROM buckets WHERE id = ?"
+_SQL_BUCKET_SET_VERSIONING = "UPDATE buckets SET versioning = ? WHERE id = ?"
 _SQL_BUCKET_HAS_ROWS = "SELECT 1 FROM objects WHERE bucket_id = ? LIMIT 1"
 _SQL_BUCKET_DELETE = "DELETE FROM buckets WHERE id = ?"
 
@@ -86,6 +96,37 @@ _SQL_OBJECT_LATEST = (
     "SELECT is_delete_marker, manifest FROM objects WHERE bucket_id = ? AND key = ? AND is_latest = 1"
 )
 _SQL_OBJECT_DELETE_LATEST = "DELETE FROM objects WHERE bucket_id = ? AND key = ? AND is_latest = 1"
+_SQL_OBJECT_GET_VERSION = (
+    f"SELECT {_OBJECT_COLS} FROM objects WHERE bucket_id = ? AND key = ? AND version_id = ?"
+)
+_SQL_VERSION_ROW = (
+    "SELECT is_latest, is_delete_marker, manifest FROM objects "
+    "WHERE bucket_id = ? AND key = ? AND version_id = ?"
+)
+_SQL_VERSION_DELETE = "DELETE FROM objects WHERE bucket_id = ? AND key = ? AND version_id = ?"
+# The newest remaining version becomes the latest (seeks on objects_versions).
+_SQL_VERSION_PROMOTE = (
+    "UPDATE objects SET is_latest = 1 WHERE bucket_id = ? AND key = ? AND version_id = ("
+    "SELECT version_id FROM objects WHERE bucket_id = ? AND key = ? "
+    "ORDER BY last_modified DESC, version_id DESC LIMIT 1)"
+)
+_SQL_VERSION_POSITION = (
+    "SELECT last_modified, version_id FROM objects WHERE bucket_id = ? AND key = ? AND version_id = ?"
+)
+_VERSION_COLS = "key, version_id, is_latest, is_delete_marker, size, etag, last_modified, storage_class"
+_SQL_VERSIONS_WITHIN = (
+    f"SELECT {_VERSION_COLS} FROM objects WHERE bucket_id = ? AND key = ? "
+    "AND (last_modified < ? OR (last_modified = ? AND version_id < ?)) "
+    "ORDER BY last_modified DESC, version_id DESC LIMIT ?"
+)
+_SQL_VERSIONS: dict[tuple[bool, bool], str] = {
+    (inclusive, bounded): (
+        f"SELECT {_VERSION_COLS} FROM objects WHERE bucket_id = ? AND key {'>=' if inclusive else '>'} ?"
+        f"{' AND key < ?' if bounded else ''} ORDER BY key, last_modified DESC, version_id DESC LIMIT ?"
+    )
+    for inclusive in (False, True)
+    for bounded in (False, True)
+}
 
 _LIST_COLS = "key, size, etag, last_modified, storage_class"
 _LIST_VISIBLE = "is_latest = 1 AND is_delete_marker = 0"
@@ -160,8 +201,12 @@ def _write_object_row(
     occurrence in the replaced version is released.
     """
     key = obj.key.encode("utf-8")
-    if conn.execute(_SQL_BUCKET_EXISTS, (obj.bucket_id,)).fetchone() is None:
+    bucket = conn.execute(_SQL_BUCKET_VERSIONING, (obj.bucket_id,)).fetchone()
+    if bucket is None:
         raise NoSuchBucketError(obj.bucket_id)
+    version_id = version_for_write(bucket[0], obj.version_id)
+    if version_id != obj.version_id:
+        obj = replace(obj, version_id=version_id)
     if condition is not None:
         current = conn.execute(_SQL_OBJECT_CURRENT_ETAG, (obj.bucket_id, key)).fetchone()
         check_write_condition(condition, current[0] if current is not None else None)
@@ -192,6 +237,33 @@ def _write_object_row(
     )
     conn.execute(_SQL_OBJECT_REPLACE, (*columns, last_modified, encode_manifest(obj.manifest)))
     return replace(obj, last_modified=last_modified, is_latest=True)
+
+
+def _delete_one(
+    conn: sqlite3.Connection, bucket_id: int, versioning: str, key: str, version_id: str | None, now: float
+) -> DeleteOutcome:
+    """S3 DeleteObject inside the caller's transaction (see MetadataStore.delete_version)."""
+    raw = key.encode("utf-8")
+    if version_id is None:
+        rows = conn.execute(_SQL_OBJECT_LATEST, (bucket_id, raw)).fetchall()
+        existed = any(not marker for marker, _ in rows)
+        if not versioning:
+            if rows:
+                conn.execute(_SQL_OBJECT_DELETE_LATEST, (bucket_id, raw))
+                _queue_garbage(conn, (c for _, manifest in rows for c in _chunk_ids(manifest)))
+            return DeleteOutcome(existed, None, False)
+        marker = ObjectVersion(bucket_id, key, "null", 0, "", now, content_type="", is_delete_marker=True)
+        stored = _write_object_row(conn, marker)
+        return DeleteOutcome(existed, stored.version_id, True)
+    row = conn.execute(_SQL_VERSION_ROW, (bucket_id, raw, version_id)).fetchone()
+    if row is None:
+        return DeleteOutcome(False, version_id, False)
+    was_latest, was_marker, manifest = row
+    conn.execute(_SQL_VERSION_DELETE, (bucket_id, raw, version_id))
+    _queue_garbage(conn, _chunk_ids(manifest))
+    if was_latest:
+        conn.execute(_SQL_VERSION_PROMOTE, (bucket_id, raw, bucket_id, raw))
+    return DeleteOutcome(not was_marker, version_id, bool(was_marker))
 
 
 # --- the writer thread -------------------------------------------------------------------------
@@ -509,29 +581,106 @@ class SqliteMetadataStore(SqliteMultipart):
 
         return await self._write(op)
 
-    async def get_object(self, bucket_id: int, key: str) -> ObjectVersion | None:
-        """The latest version of the key, delete markers included (callers check is_delete_marker)."""
-        rows = self._read().execute(_SQL_OBJECT_GET, (bucket_id, key.encode("utf-8"))).fetchall()
+    async def get_object(
+        self, bucket_id: int, key: str, version_id: str | None = None
+    ) -> ObjectVersion | None:
+        """The latest version of the key, delete markers included (callers check is_delete_marker),
+        or the version given."""
+        raw = key.encode("utf-8")
+        if version_id is None:
+            rows = self._read().execute(_SQL_OBJECT_GET, (bucket_id, raw)).fetchall()
+        else:
+            rows = self._read().execute(_SQL_OBJECT_GET_VERSION, (bucket_id, raw, version_id)).fetchall()
         return _object(rows[0]) if rows else None
+
+    async def set_versioning(self, bucket_id: int, status: str) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            if conn.execute(_SQL_BUCKET_SET_VERSIONING, (status, bucket_id)).rowcount == 0:
+                raise NoSuchBucketError(bucket_id)
+
+        await self._write(op)
 
     async def delete_object(self, bucket_id: int, key: str) -> bool:
         return (await self.delete_objects(bucket_id, [key]))[0]
 
     async def delete_objects(self, bucket_id: int, keys: Sequence[str]) -> list[bool]:
-        """Delete the latest version of each key, in one transaction; True where an object existed."""
-        encoded = [key.encode("utf-8") for key in keys]
+        """Delete the latest version of each key, in one transaction; True where an object existed.
+        On a versioned bucket each key gets a delete marker instead (see delete_version)."""
+        outcomes = await self.delete_versions(bucket_id, [(key, None) for key in keys], now=time.time())
+        return [outcome.existed for outcome in outcomes]
 
-        def op(conn: sqlite3.Connection) -> list[bool]:
-            existed: list[bool] = []
-            for key in encoded:
-                rows = conn.execute(_SQL_OBJECT_LATEST, (bucket_id, key)).fetchall()
-                if rows:
-                    conn.execute(_SQL_OBJECT_DELETE_LATEST, (bucket_id, key))
-                    _queue_garbage(conn, (c for _, manifest in rows for c in _chunk_ids(manifest)))
-                existed.append(any(not marker for marker, _ in rows))
-            return existed
+    async def delete_version(
+        self, bucket_id: int, key: str, version_id: str | None, *, now: float
+    ) -> DeleteOutcome:
+        return (await self.delete_versions(bucket_id, [(key, version_id)], now=now))[0]
+
+    async def delete_versions(
+        self, bucket_id: int, items: Sequence[tuple[str, str | None]], *, now: float
+    ) -> list[DeleteOutcome]:
+        """Every version flip here (delete marker, promotion) runs in the single writer's transaction."""
+        todo = list(items)
+
+        def op(conn: sqlite3.Connection) -> list[DeleteOutcome]:
+            row = conn.execute(_SQL_BUCKET_VERSIONING, (bucket_id,)).fetchone()
+            versioning = row[0] if row is not None else ""
+            return [_delete_one(conn, bucket_id, versioning, key, vid, now) for key, vid in todo]
 
         return await self._write(op)
+
+    async def list_versions(
+        self,
+        bucket_id: int,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        version_id_marker: str = "",
+        max_keys: int = 1000,
+    ) -> VersionPage:
+        conn = self._read()
+        conn.execute("BEGIN")
+        try:
+            resume: tuple[float, str] | None = None
+            if key_marker and version_id_marker:
+                found = conn.execute(
+                    _SQL_VERSION_POSITION, (bucket_id, key_marker.encode("utf-8"), version_id_marker)
+                ).fetchone()
+                if found is not None:
+                    resume = (found[0], found[1])
+            plan = VersionPlan(prefix, delimiter, key_marker, max_keys, resume=resume)
+            query = plan.next_query()
+            while query is not None:
+                if query.key is not None:
+                    sql = _SQL_VERSIONS_WITHIN
+                    params: tuple[object, ...] = (
+                        bucket_id,
+                        query.key,
+                        query.modified,
+                        query.modified,
+                        query.version_id,
+                        query.limit,
+                    )
+                else:
+                    sql = _SQL_VERSIONS[query.inclusive, query.upper is not None]
+                    if query.upper is not None:
+                        params = (bucket_id, query.lower, query.upper, query.limit)
+                    else:
+                        params = (bucket_id, query.lower, query.limit)
+                cursor = conn.execute(sql, params)
+                try:
+                    for raw, vid, latest, marker, size, etag, modified, storage_class in cursor:
+                        if not plan.offer(
+                            bytes(raw), vid, latest, marker, size, etag, modified, storage_class
+                        ):
+                            break
+                finally:
+                    cursor.close()
+                plan.end_batch()
+                query = plan.next_query()
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+        return plan.page()
 
     async def list_objects(
         self,

@@ -39,6 +39,9 @@ _SQL_SHARE_ADD = (
 _SQL_SOURCE_MANIFEST = (
     "SELECT manifest FROM objects WHERE bucket_id = ? AND key = ? AND is_latest = 1 AND is_delete_marker = 0"
 )
+_SQL_SOURCE_VERSION_MANIFEST = (
+    "SELECT manifest FROM objects WHERE bucket_id = ? AND key = ? AND version_id = ? AND is_delete_marker = 0"
+)
 
 _UPLOAD_COLS = (
     "bucket_id, upload_id, key, state, initiated, content_type, headers, user_metadata, "
@@ -96,7 +99,11 @@ def release_chunks(conn: sqlite3.Connection, chunk_ids: Iterable[bytes]) -> None
 def take_shares(conn: sqlite3.Connection, shared: SharedChunks) -> None:
     """Check that the source still names exactly the manifest that was read, then add one
     reference per shared occurrence. Both happen in the caller's transaction."""
-    row = conn.execute(_SQL_SOURCE_MANIFEST, (shared.bucket_id, shared.key.encode("utf-8"))).fetchone()
+    source = (shared.bucket_id, shared.key.encode("utf-8"))
+    if shared.version_id is None:
+        row = conn.execute(_SQL_SOURCE_MANIFEST, source).fetchone()
+    else:
+        row = conn.execute(_SQL_SOURCE_VERSION_MANIFEST, (*source, shared.version_id)).fetchone()
     if row is None or bytes(row[0]) != encode_manifest(shared.source_manifest):
         raise SourceChangedError(shared.key)
     owned = {ref.chunk_id for ref in shared.source_manifest}

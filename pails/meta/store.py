@@ -7,12 +7,14 @@ from typing import Protocol
 
 from pails.meta.models import (
     Bucket,
+    DeleteOutcome,
     ListPage,
     ObjectVersion,
     Part,
     SharedChunks,
     Upload,
     UploadPage,
+    VersionPage,
     WriteCondition,
 )
 
@@ -84,6 +86,10 @@ class MetadataStore(Protocol):
         """Delete an empty bucket; raise BucketNotEmptyError if it holds objects."""
         ...
 
+    async def set_versioning(self, bucket_id: int, status: str) -> None:
+        """Set the bucket's versioning to "Enabled" or "Suspended" (NoSuchBucketError if gone)."""
+        ...
+
     # Objects
     async def put_object(
         self,
@@ -107,10 +113,51 @@ class MetadataStore(Protocol):
         The version it replaces (same version_id) is removed in the same transaction and its
         chunks are queued for garbage collection. last_modified is made strictly greater than
         the previous version's.
+
+        Versioning is read from the bucket row inside the transaction: while it is Enabled, an
+        obj whose version_id is "null" gets a fresh version id (pails.meta.rules.new_version_id)
+        and the previous latest version is only demoted; otherwise it replaces the null version.
+        The returned value carries the version id.
         """
         ...
 
-    async def get_object(self, bucket_id: int, key: str) -> ObjectVersion | None: ...
+    async def get_object(
+        self, bucket_id: int, key: str, version_id: str | None = None
+    ) -> ObjectVersion | None:
+        """The latest version of the key (delete markers included), or the given version."""
+        ...
+
+    async def delete_version(
+        self, bucket_id: int, key: str, version_id: str | None, *, now: float
+    ) -> DeleteOutcome:
+        """S3 DeleteObject in one transaction.
+
+        version_id None: on a never-versioned bucket the key's row goes; on an Enabled bucket a
+        delete marker with a fresh version id becomes the latest; on a Suspended one a delete
+        marker replaces the null version (whose chunks are released). With a version_id, that
+        version goes (chunks released) and, if it was the latest, the newest remaining version is
+        promoted. Unknown versions are no error (existed False).
+        """
+        ...
+
+    async def delete_versions(
+        self, bucket_id: int, items: Sequence[tuple[str, str | None]], *, now: float
+    ) -> list[DeleteOutcome]:
+        """delete_version for each (key, version id), all in one transaction."""
+        ...
+
+    async def list_versions(
+        self,
+        bucket_id: int,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        version_id_marker: str = "",
+        max_keys: int = 1000,
+    ) -> VersionPage:
+        """One page of ListObjectVersions (see pails.meta.listing.VersionPlan), from one snapshot."""
+        ...
 
     async def delete_object(self, bucket_id: int, key: str) -> bool:
         """Delete the key; its chunks go to the GC queue atomically. True if it existed."""

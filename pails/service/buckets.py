@@ -10,7 +10,7 @@ from pails.errors import S3Error
 from pails.iam.credentials import Identity
 from pails.limits import MAX_BUCKET_NAME, MIN_BUCKET_NAME
 from pails.meta.models import Bucket
-from pails.meta.store import BucketExists, BucketNotEmptyError, MetadataStore
+from pails.meta.store import BucketExists, BucketNotEmptyError, MetadataStore, NoSuchBucketError
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9.\-]*[a-z0-9]$")
 _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
@@ -92,6 +92,17 @@ class BucketService:
             await self._meta.delete_bucket(name)
         except BucketNotEmptyError:
             raise S3Error("BucketNotEmpty", extra={"BucketName": name}) from None
+
+    async def set_versioning(self, name: str, status: str) -> None:
+        """PutBucketVersioning: "Enabled" or "Suspended" (a bucket never returns to unversioned)."""
+        bucket = await self.get(name)
+        self._cache.pop(name, None)
+        try:
+            await self._meta.set_versioning(bucket.id, status)
+        except NoSuchBucketError:
+            raise S3Error("NoSuchBucket", extra={"BucketName": name}) from None
+        finally:
+            self._cache.pop(name, None)
 
     async def list(self, owner: Identity) -> list[Bucket]:
         return await self._meta.list_buckets(None if owner.is_root else owner.canonical_id)

@@ -15,7 +15,7 @@ from pails.meta.store import (
     PreconditionFailedError,
     SourceChangedError,
 )
-from pails.service.objects import condition_error, validate_key
+from pails.service.objects import check_version_id, condition_error, find_version, validate_key
 
 _ATTEMPTS = 5  # the source replaced between our read and our commit: read it again
 
@@ -33,12 +33,18 @@ class CopyService:
     def __init__(self, meta: MetadataStore) -> None:
         self._meta = meta
 
-    async def source(self, bucket: Bucket, key: str) -> ObjectVersion:
+    async def source(self, bucket: Bucket, key: str, version_id: str | None = None) -> ObjectVersion:
+        """The latest version of key, or the version asked for (x-amz-copy-source ?versionId=)."""
         validate_key(key)
-        obj = await self._meta.get_object(bucket.id, key)
-        if obj is None or obj.is_delete_marker:
-            raise S3Error("NoSuchKey", extra={"Key": key})
-        return obj
+        if version_id is not None:
+            check_version_id(version_id)
+        obj = await self._meta.get_object(bucket.id, key, version_id)
+        if version_id is not None and obj is not None and obj.is_delete_marker:
+            raise S3Error(
+                "InvalidRequest",
+                "The source of a copy request may not specifically refer to a delete marker by version id.",
+            )
+        return find_version(obj, key, version_id)
 
     async def copy(
         self,
@@ -51,12 +57,13 @@ class CopyService:
         metadata: NewMetadata | None,
         storage_class: str | None,
         condition: WriteCondition | None,
+        source_version_id: str | None = None,
     ) -> tuple[ObjectVersion, ObjectVersion]:
         """Copy the latest version of source_key; return (source, copy). check_source raises to
         refuse the source (copy-source preconditions), and runs again if the source changes."""
         validate_key(key)
         for attempt in range(_ATTEMPTS):
-            source = await self.source(source_bucket, source_key)
+            source = await self.source(source_bucket, source_key, source_version_id)
             check_source(source)
             obj = ObjectVersion(
                 bucket_id=bucket.id,
@@ -77,6 +84,7 @@ class CopyService:
                 key=source.key,
                 source_manifest=source.manifest,
                 chunk_ids=tuple(ref.chunk_id for ref in source.manifest),
+                version_id=source.version_id,
             )
             try:
                 return source, await self._meta.put_object(obj, condition=condition, shared=shared)

@@ -177,7 +177,9 @@ class MultipartService:
                 checksums=shared.checksums,
                 manifest=shared.manifest,
             )
-            sharing = SharedChunks(source.bucket_id, source.key, source.manifest, shared.shared)
+            sharing = SharedChunks(
+                source.bucket_id, source.key, source.manifest, shared.shared, version_id=source.version_id
+            )
             barrier = self._chunks.sync_barrier(shared.written)
             try:
                 await self._meta.put_part(part, before_commit=barrier, shared=sharing)

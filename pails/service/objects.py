@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
+from email.utils import formatdate
 
 from pails.data.engine import ChunkStore
 from pails.errors import S3Error
 from pails.limits import MAX_KEY_BYTES
-from pails.meta.models import Bucket, ListPage, ObjectVersion, WriteCondition
+from pails.meta.models import Bucket, DeleteOutcome, ListPage, ObjectVersion, VersionPage, WriteCondition
 from pails.meta.store import MetadataStore, NoSuchBucketError, NoSuchKeyError, PreconditionFailedError
 from pails.service.bodies import StoredBody, read_range, store_body
 from pails.service.verify import verify_stored
@@ -34,6 +35,44 @@ def condition_error(exc: PreconditionFailedError | NoSuchKeyError, key: str) -> 
     if isinstance(exc, NoSuchKeyError):
         return S3Error("NoSuchKey", extra={"Key": key})
     return S3Error("PreconditionFailed", extra={"Condition": str(exc.args[0]) if exc.args else ""})
+
+
+def check_version_id(version_id: str) -> None:
+    if not version_id:
+        raise S3Error(
+            "InvalidArgument",
+            "Version id cannot be the empty string",
+            extra={"ArgumentName": "versionId", "ArgumentValue": ""},
+        )
+
+
+def find_version(obj: ObjectVersion | None, key: str, version_id: str | None) -> ObjectVersion:
+    """The S3 answer to reading `obj` (the latest version of key, or the version asked for)."""
+    if version_id is None:
+        if obj is None:
+            raise S3Error("NoSuchKey", extra={"Key": key})
+        if obj.is_delete_marker:
+            raise S3Error(
+                "NoSuchKey",
+                extra={"Key": key},
+                headers={"x-amz-delete-marker": "true", "x-amz-version-id": obj.version_id},
+            )
+        return obj
+    if obj is None:
+        raise S3Error("NoSuchVersion", extra={"Key": key, "VersionId": version_id})
+    if obj.is_delete_marker:
+        raise S3Error(
+            "MethodNotAllowed",
+            "The specified method is not allowed against this resource.",
+            extra={"ResourceType": "DeleteMarker"},
+            headers={
+                "x-amz-delete-marker": "true",
+                "x-amz-version-id": obj.version_id,
+                "Last-Modified": formatdate(obj.last_modified, usegmt=True),
+                "Allow": "DELETE",
+            },
+        )
+    return obj
 
 
 def validate_key(key: str) -> None:
@@ -105,22 +144,56 @@ class ObjectService:
             expected_checksums=expected,
         )
 
-    async def head(self, bucket: Bucket, key: str) -> ObjectVersion:
+    async def head(self, bucket: Bucket, key: str, version_id: str | None = None) -> ObjectVersion:
+        """The latest version of key (NoSuchKey, with x-amz-delete-marker when it is a delete
+        marker), or the version asked for (NoSuchVersion; MethodNotAllowed for a delete marker)."""
         validate_key(key)
-        obj = await self._meta.get_object(bucket.id, key)
-        if obj is None or obj.is_delete_marker:
-            raise S3Error("NoSuchKey", extra={"Key": key})
-        return obj
+        if version_id is not None:
+            check_version_id(version_id)
+        return find_version(await self._meta.get_object(bucket.id, key, version_id), key, version_id)
 
     def body(self, obj: ObjectVersion, start: int, end: int) -> AsyncIterator[bytes]:
         return read_range(self._chunks, obj.manifest, start, end)
 
-    async def delete(self, bucket: Bucket, key: str) -> None:
+    async def delete(self, bucket: Bucket, key: str, version_id: str | None = None) -> DeleteOutcome:
         validate_key(key)
-        await self._meta.delete_object(bucket.id, key)
+        if version_id is not None:
+            check_version_id(version_id)
+        try:
+            return await self._meta.delete_version(bucket.id, key, version_id, now=time.time())
+        except NoSuchBucketError:
+            raise S3Error("NoSuchBucket", extra={"BucketName": bucket.name}) from None
 
     async def delete_many(self, bucket: Bucket, keys: Sequence[str]) -> list[bool]:
         return await self._meta.delete_objects(bucket.id, keys)
+
+    async def delete_versions(
+        self, bucket: Bucket, items: Sequence[tuple[str, str | None]]
+    ) -> list[DeleteOutcome]:
+        """DeleteObjects: (key, version id or None) each, in one transaction."""
+        try:
+            return await self._meta.delete_versions(bucket.id, items, now=time.time())
+        except NoSuchBucketError:
+            raise S3Error("NoSuchBucket", extra={"BucketName": bucket.name}) from None
+
+    async def list_versions(
+        self,
+        bucket: Bucket,
+        *,
+        prefix: str,
+        delimiter: str,
+        key_marker: str,
+        version_id_marker: str,
+        max_keys: int,
+    ) -> VersionPage:
+        return await self._meta.list_versions(
+            bucket.id,
+            prefix=prefix,
+            delimiter=delimiter,
+            key_marker=key_marker,
+            version_id_marker=version_id_marker,
+            max_keys=max_keys,
+        )
 
     async def list(
         self, bucket: Bucket, *, prefix: str, delimiter: str, start_after: str, max_keys: int

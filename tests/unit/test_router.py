@@ -39,7 +39,7 @@ def test_virtual_hosted_style() -> None:
 
 def test_unsupported_subresources_are_not_mistaken_for_plain_operations() -> None:
     with pytest.raises(S3Error) as err:
-        op("PUT", "/b", {"versioning": ""})
+        op("PUT", "/b", {"lifecycle": ""})
     assert err.value.code == "NotImplemented" and err.value.status == 501
     with pytest.raises(S3Error):
         op("GET", "/b/k", {"tagging": ""})
@@ -49,3 +49,30 @@ def test_invalid_utf8_path_is_rejected() -> None:
     with pytest.raises(S3Error) as err:
         op("GET", "/b/%FF")
     assert err.value.code == "InvalidURI"
+
+
+def test_versions_and_attributes_subresources() -> None:
+    assert op("GET", "/b", {"versions": ""}).operation == "ListObjectVersions"
+    assert op("GET", "/b/k", {"attributes": ""}).operation == "GetObjectAttributes"
+    for method, path, query in [
+        ("PUT", "/b", {"versions": ""}),  # never CreateBucket
+        ("DELETE", "/b", {"versions": ""}),
+        ("PUT", "/b", {"attributes": ""}),
+        ("GET", "/b/k", {"versions": ""}),
+    ]:
+        with pytest.raises(S3Error) as err:
+            op(method, path, query)
+        assert err.value.code == "NotImplemented", (method, path, query)
+    with pytest.raises(S3Error) as err:
+        op("PUT", "/b/k", {"attributes": ""})
+    assert err.value.code == "MethodNotAllowed"
+
+
+def test_bucket_versioning_subresource() -> None:
+    assert op("PUT", "/b", {"versioning": ""}).operation == "PutBucketVersioning"
+    assert op("GET", "/b", {"versioning": ""}).operation == "GetBucketVersioning"
+    assert op("GET", "/b/k", {"versionId": "null"}).operation == "GetObject"
+    assert op("DELETE", "/b/k", {"versionId": "x"}).operation == "DeleteObject"
+    with pytest.raises(S3Error) as err:
+        op("DELETE", "/b", {"versioning": ""})  # never DeleteBucket
+    assert err.value.code == "NotImplemented"

@@ -85,9 +85,7 @@ async def get_object_attributes(ctx: RequestContext) -> web.StreamResponse:
     marker = _header_int(ctx, "x-amz-part-number-marker", 0, MAX_PART_NUMBER)
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     version = ctx.query.get("versionId")
-    if version is not None and version != "null":
-        raise S3Error("NoSuchVersion", extra={"Key": ctx.key, "VersionId": version})
-    obj = await ctx.services.objects.head(bucket, ctx.key)
+    obj = await ctx.services.objects.head(bucket, ctx.key, version)
     parts: list[str] = []
     if "ETag" in wanted:
         parts.append(xml.element("ETag", obj.etag))  # unquoted here, unlike everywhere else in S3
@@ -101,6 +99,6 @@ async def get_object_attributes(ctx: RequestContext) -> web.StreamResponse:
         parts.append(xml.element("ObjectSize", obj.size))
     response = xml_response(xml.document("GetObjectAttributesResponse", parts))
     response.headers["Last-Modified"] = http_date(obj.last_modified)
-    if version is not None:
-        response.headers["x-amz-version-id"] = "null"
+    if version is not None or obj.version_id != "null":
+        response.headers["x-amz-version-id"] = obj.version_id
     return response

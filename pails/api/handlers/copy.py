@@ -11,6 +11,7 @@ from pails.api.context import RequestContext
 from pails.api.handlers.common import xml_response
 from pails.api.handlers.objects import _etag_matches, _http_time
 from pails.api.handlers.writes import stored_headers, user_metadata, write_condition
+from pails.api.owner import SOURCE_EXPECTED_OWNER, check_owner
 from pails.errors import S3Error
 from pails.meta.models import Bucket, ObjectVersion
 from pails.service.copy import NewMetadata
@@ -64,16 +65,22 @@ def check_copy_source_conditions(request: web.BaseRequest, obj: ObjectVersion) -
         raise S3Error("PreconditionFailed", extra={"Condition": "x-amz-copy-source-If-Modified-Since"})
 
 
-async def _source(ctx: RequestContext) -> tuple[Bucket, str]:
+async def _source(ctx: RequestContext) -> tuple[Bucket, str, str | None]:
+    """The copy source's bucket, key and version id (None: the latest)."""
     bucket_name, key, version = parse_copy_source(ctx.request.headers["x-amz-copy-source"])
-    if version is not None and version != "null":
-        raise S3Error("NoSuchVersion", extra={"Key": key, "VersionId": version})
-    return await ctx.services.buckets.get(bucket_name), key
+    bucket = await ctx.services.buckets.get(bucket_name)
+    check_owner(ctx, bucket, SOURCE_EXPECTED_OWNER)
+    return bucket, key, version
+
+
+def _version_headers(response: web.StreamResponse, source: ObjectVersion, version: str | None) -> None:
+    if version is not None or source.version_id != "null":
+        response.headers["x-amz-copy-source-version-id"] = source.version_id
 
 
 async def copy_object(ctx: RequestContext) -> web.StreamResponse:
     request = ctx.request
-    source_bucket, source_key = await _source(ctx)
+    source_bucket, source_key, source_version = await _source(ctx)
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     directive = request.headers.get("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
@@ -90,7 +97,8 @@ async def copy_object(ctx: RequestContext) -> web.StreamResponse:
 
     def check(source: ObjectVersion) -> None:
         check_copy_source_conditions(request, source)
-        same = source.bucket_id == bucket.id and source.key == ctx.key
+        # Copying a named version onto its key restores it (a new version): allowed as it is.
+        same = source.bucket_id == bucket.id and source.key == ctx.key and source_version is None
         if same and metadata is None and (storage_class is None or storage_class == source.storage_class):
             raise S3Error(
                 "InvalidRequest",
@@ -99,7 +107,7 @@ async def copy_object(ctx: RequestContext) -> web.StreamResponse:
                 "or encryption attributes.",
             )
 
-    _, obj = await ctx.services.copies.copy(
+    source, obj = await ctx.services.copies.copy(
         source_bucket,
         source_key,
         bucket,
@@ -108,6 +116,7 @@ async def copy_object(ctx: RequestContext) -> web.StreamResponse:
         metadata=metadata,
         storage_class=storage_class,
         condition=condition,
+        source_version_id=source_version,
     )
     parts = [
         xml.element("ETag", f'"{obj.etag}"'),
@@ -116,7 +125,11 @@ async def copy_object(ctx: RequestContext) -> web.StreamResponse:
     for name, value in obj.checksums.items():
         if "-" not in value:
             parts.append(xml.element("Checksum" + name, value))
-    return xml_response(xml.document("CopyObjectResult", parts))
+    response = xml_response(xml.document("CopyObjectResult", parts))
+    _version_headers(response, source, source_version)
+    if obj.version_id != "null":
+        response.headers["x-amz-version-id"] = obj.version_id
+    return response
 
 
 def parse_copy_range(value: str | None, size: int) -> tuple[int, int]:
@@ -144,11 +157,11 @@ def parse_copy_range(value: str | None, size: int) -> tuple[int, int]:
 async def upload_part_copy(ctx: RequestContext) -> web.StreamResponse:
     request = ctx.request
     part_number = check_part_number(ctx.query.get("partNumber"))
-    source_bucket, source_key = await _source(ctx)
+    source_bucket, source_key, source_version = await _source(ctx)
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     upload_id = ctx.query.get("uploadId", "")
     upload = await ctx.services.multipart.get(bucket, ctx.key, upload_id)
-    source = await ctx.services.copies.source(source_bucket, source_key)
+    source = await ctx.services.copies.source(source_bucket, source_key, source_version)
     check_copy_source_conditions(request, source)
     start, end = parse_copy_range(request.headers.get("x-amz-copy-source-range"), source.size)
     part = await ctx.services.multipart.upload_part_copy(upload, part_number, source, start, end)
@@ -157,4 +170,6 @@ async def upload_part_copy(ctx: RequestContext) -> web.StreamResponse:
         xml.element("LastModified", xml.iso8601(part.last_modified)),
     ]
     parts.extend(xml.element("Checksum" + name, value) for name, value in part.checksums.items())
-    return xml_response(xml.document("CopyPartResult", parts))
+    response = xml_response(xml.document("CopyPartResult", parts))
+    _version_headers(response, source, source_version)
+    return response

@@ -163,7 +163,10 @@ async def complete_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
         xml.element("ETag", f'"{obj.etag}"'),
     ]
     parts.extend(xml.element("Checksum" + name, value) for name, value in obj.checksums.items())
-    return xml_response(xml.document("CompleteMultipartUploadResult", parts))
+    response = xml_response(xml.document("CompleteMultipartUploadResult", parts))
+    if obj.version_id != "null":
+        response.headers["x-amz-version-id"] = obj.version_id
+    return response
 
 
 async def abort_multipart_upload(ctx: RequestContext) -> web.StreamResponse:

@@ -23,7 +23,8 @@ from pails.checksums import header_name
 from pails.data.engine import ChunkCorrupt, ChunkMissing
 from pails.errors import S3Error
 from pails.limits import MAX_KEYS_PER_DELETE, MAX_SINGLE_PUT_SIZE, SMALL_CHUNK_MAX
-from pails.meta.models import ObjectVersion
+from pails.meta.models import DeleteOutcome, ObjectVersion
+from pails.meta.rules import is_version_id
 from pails.service.multipart import check_part_number
 from pails.service.objects import PutRequest
 
@@ -65,6 +66,8 @@ async def put_object(ctx: RequestContext) -> web.StreamResponse:
     obj, stored = await ctx.services.objects.put(bucket, put, pieces_then_trailers(body, expected), expected)
     ctx.bytes_in += stored.size
     response_headers = {"ETag": f'"{obj.etag}"'}
+    if obj.version_id != "null":
+        response_headers["x-amz-version-id"] = obj.version_id
     for algorithm, value in obj.checksums.items():
         response_headers[header_name(algorithm)] = value
     return web.Response(headers=response_headers)
@@ -145,11 +148,14 @@ def _check_part_of(obj: ObjectVersion, value: str) -> None:
 async def get_object(ctx: RequestContext) -> web.StreamResponse:
     request = ctx.request
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
-    obj = await ctx.services.objects.head(bucket, ctx.key)
+    version_id = ctx.query.get("versionId")
+    obj = await ctx.services.objects.head(bucket, ctx.key, version_id)
     _check_conditions(request, obj)
     if "partNumber" in ctx.query:
         _check_part_of(obj, ctx.query["partNumber"])
     headers = _object_headers(ctx, obj)
+    if version_id is not None or obj.version_id != "null":
+        headers["x-amz-version-id"] = obj.version_id
     byte_range = parse_range(request.headers.get("Range"), obj.size)
     status = 200
     start, end = 0, obj.size
@@ -190,8 +196,23 @@ async def get_object(ctx: RequestContext) -> web.StreamResponse:
 
 async def delete_object(ctx: RequestContext) -> web.StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
-    await ctx.services.objects.delete(bucket, ctx.key)
-    return web.Response(status=204)
+    outcome = await ctx.services.objects.delete(bucket, ctx.key, ctx.query.get("versionId"))
+    headers: dict[str, str] = {}
+    if outcome.version_id is not None:
+        headers["x-amz-version-id"] = outcome.version_id
+    if outcome.delete_marker:
+        headers["x-amz-delete-marker"] = "true"
+    return web.Response(status=204, headers=headers)
+
+
+def _deleted_xml(key: str, version_id: str | None, outcome: DeleteOutcome) -> str:
+    """One <Deleted> entry: the version named, and the delete marker created or removed."""
+    out = "<Deleted>" + xml.element("Key", key)
+    if version_id is not None:
+        out += xml.element("VersionId", version_id)
+    if outcome.delete_marker and outcome.version_id is not None:
+        out += xml.element("DeleteMarker", "true") + xml.element("DeleteMarkerVersionId", outcome.version_id)
+    return out + "</Deleted>"
 
 
 async def delete_objects(ctx: RequestContext) -> web.StreamResponse:
@@ -203,20 +224,34 @@ async def delete_objects(ctx: RequestContext) -> web.StreamResponse:
     objects = xml.children(root, "Object")
     if not objects or len(objects) > MAX_KEYS_PER_DELETE:
         raise S3Error("MalformedXML")
-    keys: list[str] = []
+    items: list[tuple[str, str | None]] = []  # (key, the VersionId it was named with)
     for node in objects:
         key = xml.text_of(node, "Key")
         if key is None:
             raise S3Error("MalformedXML")
-        keys.append(key)
+        items.append((key, xml.text_of(node, "VersionId")))
     parts: list[str] = []
-    valid = [key for key in keys if len(key.encode()) <= 1024 and key]
-    await ctx.services.objects.delete_many(bucket, valid)
-    valid_set = set(valid)
-    for key in keys:
-        if key in valid_set:
+    valid = [
+        (key, version_id)
+        for key, version_id in items
+        if len(key.encode()) <= 1024 and key and (version_id is None or is_version_id(version_id))
+    ]
+    outcomes = iter(await ctx.services.objects.delete_versions(bucket, valid) if valid else [])
+    for key, version_id in items:
+        if len(key.encode()) <= 1024 and key and (version_id is None or is_version_id(version_id)):
+            outcome = next(outcomes)
             if not quiet:
-                parts.append("<Deleted>" + xml.element("Key", key) + "</Deleted>")
+                parts.append(_deleted_xml(key, version_id, outcome))
+        elif key and len(key.encode()) <= 1024 and version_id is not None:
+            # Not a version id Pails issues: no such version, whatever the bucket holds.
+            parts.append(
+                "<Error>"
+                + xml.element("Key", key)
+                + xml.element("VersionId", version_id)
+                + xml.element("Code", "NoSuchVersion")
+                + xml.element("Message", "The specified version does not exist.")
+                + "</Error>"
+            )
         else:
             code = "KeyTooLongError" if key else "InvalidArgument"
             parts.append(

@@ -1,9 +1,8 @@
 """ListObjectVersions (GET /bucket?versions).
 
-Pails has no versioning yet, so every object is one version, "null", the latest. The handler is
-split so that real versions only replace :func:`_null_versions`: the page is a list of
-:class:`VersionEntry` (versions and delete markers in S3's order: by key, newest first) plus common
-prefixes, and the markers are (key, version id) pairs.
+The metadata store lists versions and delete markers in S3's order (by key, newest first) with
+common prefixes; the markers are (key, version id) pairs. A never-versioned bucket holds one
+version per key, "null", the latest.
 """
 
 from __future__ import annotations
@@ -18,9 +17,9 @@ from pails.api.context import RequestContext
 from pails.api.handlers.common import xml_response
 from pails.api.handlers.listing import _encoder, _max_keys
 from pails.errors import S3Error
-from pails.meta.models import Bucket, ListPage
-
-NULL_VERSION = "null"
+from pails.meta.models import Bucket
+from pails.meta.models import VersionPage as StoredVersionPage
+from pails.meta.rules import is_version_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,25 +43,27 @@ class VersionPage:
     next_version_id_marker: str | None
 
 
-def _null_versions(page: ListPage) -> VersionPage:
-    """A listing of a never-versioned bucket, as versions: each object is its own "null" version."""
+def _stored_versions(listed: StoredVersionPage) -> VersionPage:
     entries = [
         VersionEntry(
-            key=entry.key,
-            version_id=NULL_VERSION,
-            is_latest=True,
-            last_modified=entry.last_modified,
-            etag=entry.etag,
-            size=entry.size,
-            storage_class=entry.storage_class,
+            key=e.key,
+            version_id=e.version_id,
+            is_latest=e.is_latest,
+            last_modified=e.last_modified,
+            is_delete_marker=e.is_delete_marker,
+            etag=e.etag,
+            size=e.size,
+            storage_class=e.storage_class,
         )
-        for entry in page.entries
+        for e in listed.entries
     ]
-    next_key = page.next_marker if page.is_truncated else None
-    next_version: str | None = None
-    if next_key is not None and entries and entries[-1].key == next_key:
-        next_version = NULL_VERSION  # the page ended on a version, not on a common prefix
-    return VersionPage(entries, page.common_prefixes, page.is_truncated, next_key, next_version)
+    return VersionPage(
+        entries,
+        listed.common_prefixes,
+        listed.is_truncated,
+        listed.next_key_marker,
+        listed.next_version_id_marker,
+    )
 
 
 def _check_markers(key_marker: str, version_id_marker: str) -> None:
@@ -74,7 +75,7 @@ def _check_markers(key_marker: str, version_id_marker: str) -> None:
             "A version-id marker cannot be specified without a key marker.",
             extra={"ArgumentName": "version-id-marker", "ArgumentValue": version_id_marker},
         )
-    if version_id_marker != NULL_VERSION:
+    if not is_version_id(version_id_marker):
         raise S3Error(
             "InvalidArgument",
             "Invalid version id specified",
@@ -117,13 +118,15 @@ async def list_object_versions(ctx: RequestContext) -> web.StreamResponse:
     version_id_marker = ctx.query.get("version-id-marker", "")
     max_keys = _max_keys(ctx)
     _check_markers(key_marker, version_id_marker)
-    if bucket.versioning:
-        raise S3Error("NotImplemented", "Listing the versions of a versioned bucket is not supported yet.")
-    # Without versioning each key has one version, so "after (key, null)" is "after key".
-    listed = await ctx.services.objects.list(
-        bucket, prefix=prefix, delimiter=delimiter, start_after=key_marker, max_keys=max_keys
+    listed = await ctx.services.objects.list_versions(
+        bucket,
+        prefix=prefix,
+        delimiter=delimiter,
+        key_marker=key_marker,
+        version_id_marker=version_id_marker,
+        max_keys=max_keys,
     )
-    page = _null_versions(listed)
+    page = _stored_versions(listed)
     parts = [
         xml.element("Name", bucket.name),
         xml.element("Prefix", encode(prefix)),
