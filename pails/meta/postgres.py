@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 import asyncpg
 from asyncpg import exceptions as pgerr
 
-from pails.meta.encoding import decode_manifest, dumps, encode_manifest, loads, manifest_chunk_ids
+from pails.meta.encoding import dumps, encode_manifest, manifest_chunk_ids
 from pails.meta.listing import KeyIdListingPlan, ListingPlan, ListQuery, VersionPlan, VersionQuery
 from pails.meta.migrate import migrate_postgres
 from pails.meta.models import (
@@ -51,6 +51,16 @@ from pails.meta.models import (
     UploadPage,
     VersionPage,
     WriteCondition,
+)
+from pails.meta.rows import (
+    BUCKET_COLS,
+    OBJECT_COLS,
+    PART_COLS,
+    UPLOAD_COLS,
+    bucket_of,
+    object_of,
+    part_of,
+    upload_of,
 )
 from pails.meta.rules import assemble_parts, check_write_condition, version_for_write
 from pails.meta.store import (
@@ -83,10 +93,9 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 
 # --- SQL -----------------------------------------------------------------------------------------
 
-_BUCKET_COLS = "id, name, owner_id, region, created_at, versioning"
-_SQL_BUCKET_BY_NAME = f"SELECT {_BUCKET_COLS} FROM buckets WHERE name = $1"
-_SQL_BUCKETS_ALL = f"SELECT {_BUCKET_COLS} FROM buckets ORDER BY name"
-_SQL_BUCKETS_OF = f"SELECT {_BUCKET_COLS} FROM buckets WHERE owner_id = $1 ORDER BY name"
+_SQL_BUCKET_BY_NAME = f"SELECT {BUCKET_COLS} FROM buckets WHERE name = $1"
+_SQL_BUCKETS_ALL = f"SELECT {BUCKET_COLS} FROM buckets ORDER BY name"
+_SQL_BUCKETS_OF = f"SELECT {BUCKET_COLS} FROM buckets WHERE owner_id = $1 ORDER BY name"
 _SQL_BUCKET_INSERT = (
     "INSERT INTO buckets (name, owner_id, region, created_at) VALUES ($1, $2, $3, $4) "
     "ON CONFLICT (name) DO NOTHING RETURNING id"
@@ -99,11 +108,7 @@ _SQL_BUCKET_SET_VERSIONING = "UPDATE buckets SET versioning = $2 WHERE id = $1 R
 _SQL_BUCKET_HAS_ROWS = "SELECT 1 FROM objects WHERE bucket_id = $1 LIMIT 1"
 _SQL_BUCKET_DELETE = "DELETE FROM buckets WHERE id = $1"
 
-_OBJECT_COLS = (
-    "bucket_id, key, version_id, is_latest, is_delete_marker, size, etag, content_type, headers, "
-    "user_metadata, checksums, storage_class, last_modified, manifest"
-)
-_SQL_OBJECT_GET = f"SELECT {_OBJECT_COLS} FROM objects WHERE bucket_id = $1 AND key = $2 AND is_latest"
+_SQL_OBJECT_GET = f"SELECT {OBJECT_COLS} FROM objects WHERE bucket_id = $1 AND key = $2 AND is_latest"
 _SQL_OBJECT_LOCK_PREVIOUS = (
     "SELECT version_id, last_modified, manifest, is_latest, is_delete_marker, etag FROM objects "
     "WHERE bucket_id = $1 AND key = $2 AND (version_id = $3 OR is_latest) FOR UPDATE"
@@ -114,7 +119,7 @@ _SQL_OBJECT_DEMOTE = (
     "RETURNING last_modified, is_delete_marker, etag"
 )
 _SQL_OBJECT_INSERT = (
-    f"INSERT INTO objects ({_OBJECT_COLS}) VALUES "
+    f"INSERT INTO objects ({OBJECT_COLS}) VALUES "
     "($1, $2, $3, true, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, $12, $13) "
     "ON CONFLICT (bucket_id, key, version_id) DO NOTHING RETURNING true"
 )
@@ -129,7 +134,7 @@ _SQL_OBJECTS_DELETE_LATEST = (
     "RETURNING key, is_delete_marker, manifest"
 )
 _SQL_OBJECT_GET_VERSION = (
-    f"SELECT {_OBJECT_COLS} FROM objects WHERE bucket_id = $1 AND key = $2 AND version_id = $3"
+    f"SELECT {OBJECT_COLS} FROM objects WHERE bucket_id = $1 AND key = $2 AND version_id = $3"
 )
 _SQL_OBJECT_LATEST_MARKER = (
     "SELECT is_delete_marker FROM objects WHERE bucket_id = $1 AND key = $2 AND is_latest"
@@ -229,37 +234,30 @@ _SQL_SHARE = (
 _SQL_GC_TAKE = "SELECT id, chunk_id FROM gc_queue WHERE queued_at < $1 ORDER BY id LIMIT $2"
 _SQL_GC_ACK = "DELETE FROM gc_queue WHERE id = ANY($1::bigint[])"
 
-_UPLOAD_COLS = (
-    "bucket_id, upload_id, key, state, initiated, content_type, headers, user_metadata, "
-    "storage_class, checksum_algorithm, final_etag"
-)
 _SQL_UPLOAD_INSERT = (
-    f"INSERT INTO uploads ({_UPLOAD_COLS}) VALUES "
+    f"INSERT INTO uploads ({UPLOAD_COLS}) VALUES "
     "($1, $2, $3, 'uploading', $4, $5, $6::jsonb, $7::jsonb, $8, $9, NULL)"
 )
-_SQL_UPLOAD_GET = f"SELECT {_UPLOAD_COLS} FROM uploads WHERE bucket_id = $1 AND upload_id = $2"
+_SQL_UPLOAD_GET = f"SELECT {UPLOAD_COLS} FROM uploads WHERE bucket_id = $1 AND upload_id = $2"
 _SQL_UPLOAD_LOCK = f"{_SQL_UPLOAD_GET} FOR NO KEY UPDATE"
 _SQL_UPLOAD_FINISH = "UPDATE uploads SET state = $3, final_etag = $4 WHERE bucket_id = $1 AND upload_id = $2"
 _SQL_UPLOADS_DROP = "DELETE FROM uploads WHERE bucket_id = $1"
 _SQL_UPLOADS_LIST = (
-    f"SELECT {_UPLOAD_COLS} FROM uploads WHERE bucket_id = $1 AND state = 'uploading' "
+    f"SELECT {UPLOAD_COLS} FROM uploads WHERE bucket_id = $1 AND state = 'uploading' "
     "AND (key, upload_id) > ($2, $3) ORDER BY key, upload_id LIMIT $4"
 )
-_PART_COLS = "bucket_id, upload_id, part_number, size, etag, checksums, last_modified, manifest"
 _SQL_PART_OLD = (
     "SELECT manifest FROM parts WHERE bucket_id = $1 AND upload_id = $2 AND part_number = $3 FOR UPDATE"
 )
 _SQL_PART_UPSERT = (
-    f"INSERT INTO parts ({_PART_COLS}) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8) "
+    f"INSERT INTO parts ({PART_COLS}) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8) "
     "ON CONFLICT (bucket_id, upload_id, part_number) DO UPDATE SET size = excluded.size, "
     "etag = excluded.etag, checksums = excluded.checksums, last_modified = excluded.last_modified, "
     "manifest = excluded.manifest"
 )
-_SQL_PARTS_ALL = (
-    f"SELECT {_PART_COLS} FROM parts WHERE bucket_id = $1 AND upload_id = $2 ORDER BY part_number"
-)
+_SQL_PARTS_ALL = f"SELECT {PART_COLS} FROM parts WHERE bucket_id = $1 AND upload_id = $2 ORDER BY part_number"
 _SQL_PARTS_PAGE = (
-    f"SELECT {_PART_COLS} FROM parts WHERE bucket_id = $1 AND upload_id = $2 AND part_number > $3 "
+    f"SELECT {PART_COLS} FROM parts WHERE bucket_id = $1 AND upload_id = $2 AND part_number > $3 "
     "ORDER BY part_number LIMIT $4"
 )
 _SQL_PARTS_DROP = "DELETE FROM parts WHERE bucket_id = $1 AND upload_id = $2 RETURNING manifest"
@@ -267,60 +265,6 @@ _SQL_PARTS_OF_BUCKET_DROP = "DELETE FROM parts WHERE bucket_id = $1 RETURNING ma
 
 
 # --- rows ----------------------------------------------------------------------------------------
-
-
-def _bucket(row: Any) -> Bucket:
-    return Bucket(
-        id=row[0], name=row[1], owner_id=row[2], region=row[3], created_at=row[4], versioning=row[5]
-    )
-
-
-def _object(row: Any) -> ObjectVersion:
-    return ObjectVersion(
-        bucket_id=row[0],
-        key=bytes(row[1]).decode("utf-8"),
-        version_id=row[2],
-        is_latest=row[3],
-        is_delete_marker=row[4],
-        size=row[5],
-        etag=row[6],
-        content_type=row[7],
-        headers=loads(row[8]),
-        user_metadata=loads(row[9]),
-        checksums=loads(row[10]),
-        storage_class=row[11],
-        last_modified=row[12],
-        manifest=decode_manifest(row[13]),
-    )
-
-
-def _upload(row: Any) -> Upload:
-    return Upload(
-        bucket_id=row[0],
-        upload_id=row[1],
-        key=bytes(row[2]).decode("utf-8"),
-        state=row[3],
-        initiated=row[4],
-        content_type=row[5],
-        headers=loads(row[6]),
-        user_metadata=loads(row[7]),
-        storage_class=row[8],
-        checksum_algorithm=row[9],
-        final_etag=row[10],
-    )
-
-
-def _part(row: Any) -> Part:
-    return Part(
-        bucket_id=row[0],
-        upload_id=row[1],
-        part_number=row[2],
-        size=row[3],
-        etag=row[4],
-        checksums=loads(row[5]),
-        last_modified=row[6],
-        manifest=decode_manifest(row[7]),
-    )
 
 
 # --- helpers inside a transaction ------------------------------------------------------------------
@@ -552,7 +496,7 @@ class PostgresMetadataStore:
     async def get_bucket(self, name: str) -> Bucket | None:
         async def op(conn: Any) -> Bucket | None:
             row = await conn.fetchrow(_SQL_BUCKET_BY_NAME, name)
-            return None if row is None else _bucket(row)
+            return None if row is None else bucket_of(row)
 
         return await self._run(op, retry=True)
 
@@ -562,7 +506,7 @@ class PostgresMetadataStore:
                 rows = await conn.fetch(_SQL_BUCKETS_ALL)
             else:
                 rows = await conn.fetch(_SQL_BUCKETS_OF, owner_id)
-            return [_bucket(row) for row in rows]
+            return [bucket_of(row) for row in rows]
 
         return await self._run(op, retry=True)
 
@@ -636,7 +580,7 @@ class PostgresMetadataStore:
                 row = await conn.fetchrow(_SQL_OBJECT_GET, bucket_id, raw)
             else:
                 row = await conn.fetchrow(_SQL_OBJECT_GET_VERSION, bucket_id, raw, version_id)
-            return None if row is None else _object(row)
+            return None if row is None else object_of(row)
 
         return await self._run(op, retry=True)
 
@@ -880,7 +824,7 @@ class PostgresMetadataStore:
     async def get_upload(self, bucket_id: int, upload_id: str) -> Upload | None:
         async def op(conn: Any) -> Upload | None:
             row = await conn.fetchrow(_SQL_UPLOAD_GET, bucket_id, upload_id)
-            return None if row is None else _upload(row)
+            return None if row is None else upload_of(row)
 
         return await self._run(op, retry=True)
 
@@ -926,7 +870,7 @@ class PostgresMetadataStore:
 
         async def op(conn: Any) -> list[Part]:
             rows = await conn.fetch(_SQL_PARTS_PAGE, bucket_id, upload_id, after, limit)
-            return [_part(row) for row in rows]
+            return [part_of(row) for row in rows]
 
         return await self._run(op, retry=True)
 
@@ -952,7 +896,7 @@ class PostgresMetadataStore:
                         _SQL_UPLOADS_LIST, bucket_id, plan.after_key, plan.after_id, _UPLOAD_BATCH
                     )
                     for row in rows:
-                        if not plan.offer(bytes(row[2]), row[1], partial(_upload, row)):
+                        if not plan.offer(bytes(row[2]), row[1], partial(upload_of, row)):
                             break
                     plan.end_batch(len(rows))
             return UploadPage(
@@ -982,13 +926,13 @@ class PostgresMetadataStore:
             row = await conn.fetchrow(_SQL_UPLOAD_LOCK, bucket_id, upload_id)
             if row is None or bytes(row[2]) != encoded_key:
                 raise NoSuchUploadError(upload_id)
-            upload = _upload(row)
+            upload = upload_of(row)
             if upload.state == "complete" and upload.final_etag is not None:
                 return ObjectVersion(bucket_id, key, "null", 0, upload.final_etag, last_modified)
             if upload.state != "uploading":
                 raise NoSuchUploadError(upload_id)
             parts = {
-                p.part_number: p for p in map(_part, await conn.fetch(_SQL_PARTS_ALL, bucket_id, upload_id))
+                p.part_number: p for p in map(part_of, await conn.fetch(_SQL_PARTS_ALL, bucket_id, upload_id))
             }
             assembled = assemble_parts(
                 requested, parts, min_part_size=min_part_size, checksum_algorithm=upload.checksum_algorithm

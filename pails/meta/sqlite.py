@@ -24,11 +24,10 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 from pails.meta.encoding import decode_manifest, encode_manifest
 from pails.meta.encoding import dumps as _dumps
-from pails.meta.encoding import loads as _loads
 from pails.meta.encoding import manifest_chunk_ids as _chunk_ids
 from pails.meta.listing import ListingPlan, VersionPlan, byte_successor
 from pails.meta.migrate import migrate_sqlite
@@ -41,6 +40,7 @@ from pails.meta.models import (
     VersionPage,
     WriteCondition,
 )
+from pails.meta.rows import BUCKET_COLS, OBJECT_COLS, bucket_of, object_of
 from pails.meta.rules import check_write_condition, version_for_write
 from pails.meta.sqlite_multipart import (
     SqliteMultipart,
@@ -63,10 +63,9 @@ _BUSY_TIMEOUT_MS = 10_000
 
 # --- SQL (constant strings, so sqlite3's statement cache keeps them prepared) -----------------
 
-_BUCKET_COLS = "id, name, owner_id, region, created_at, versioning"
-_SQL_BUCKET_BY_NAME = f"SELECT {_BUCKET_COLS} FROM buckets WHERE name = ?"
-_SQL_BUCKETS_ALL = f"SELECT {_BUCKET_COLS} FROM buckets ORDER BY name"
-_SQL_BUCKETS_OF = f"SELECT {_BUCKET_COLS} FROM buckets WHERE owner_id = ? ORDER BY name"
+_SQL_BUCKET_BY_NAME = f"SELECT {BUCKET_COLS} FROM buckets WHERE name = ?"
+_SQL_BUCKETS_ALL = f"SELECT {BUCKET_COLS} FROM buckets ORDER BY name"
+_SQL_BUCKETS_OF = f"SELECT {BUCKET_COLS} FROM buckets WHERE owner_id = ? ORDER BY name"
 _SQL_BUCKET_INSERT = (
     "INSERT INTO buckets (name, owner_id, region, created_at) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (name) DO NOTHING"
@@ -79,11 +78,7 @@ _SQL_BUCKET_SET_VERSIONING = "UPDATE buckets SET versioning = ? WHERE id = ?"
 _SQL_BUCKET_HAS_ROWS = "SELECT 1 FROM objects WHERE bucket_id = ? LIMIT 1"
 _SQL_BUCKET_DELETE = "DELETE FROM buckets WHERE id = ?"
 
-_OBJECT_COLS = (
-    "bucket_id, key, version_id, is_latest, is_delete_marker, size, etag, content_type, headers, "
-    "user_metadata, checksums, storage_class, last_modified, manifest"
-)
-_SQL_OBJECT_GET = f"SELECT {_OBJECT_COLS} FROM objects WHERE bucket_id = ? AND key = ? AND is_latest = 1"
+_SQL_OBJECT_GET = f"SELECT {OBJECT_COLS} FROM objects WHERE bucket_id = ? AND key = ? AND is_latest = 1"
 _SQL_OBJECT_PREVIOUS = (
     "SELECT version_id, last_modified, manifest FROM objects "
     "WHERE bucket_id = ? AND key = ? AND (version_id = ? OR is_latest = 1)"
@@ -91,13 +86,13 @@ _SQL_OBJECT_PREVIOUS = (
 _SQL_OBJECT_DEMOTE = (
     "UPDATE objects SET is_latest = 0 WHERE bucket_id = ? AND key = ? AND is_latest = 1 AND version_id <> ?"
 )
-_SQL_OBJECT_REPLACE = f"INSERT OR REPLACE INTO objects ({_OBJECT_COLS}) VALUES ({', '.join('?' * 14)})"
+_SQL_OBJECT_REPLACE = f"INSERT OR REPLACE INTO objects ({OBJECT_COLS}) VALUES ({', '.join('?' * 14)})"
 _SQL_OBJECT_LATEST = (
     "SELECT is_delete_marker, manifest FROM objects WHERE bucket_id = ? AND key = ? AND is_latest = 1"
 )
 _SQL_OBJECT_DELETE_LATEST = "DELETE FROM objects WHERE bucket_id = ? AND key = ? AND is_latest = 1"
 _SQL_OBJECT_GET_VERSION = (
-    f"SELECT {_OBJECT_COLS} FROM objects WHERE bucket_id = ? AND key = ? AND version_id = ?"
+    f"SELECT {OBJECT_COLS} FROM objects WHERE bucket_id = ? AND key = ? AND version_id = ?"
 )
 _SQL_VERSION_ROW = (
     "SELECT is_latest, is_delete_marker, manifest FROM objects "
@@ -150,31 +145,6 @@ _SQL_MANIFESTS_AFTER = (
 _SQL_GC_PUSH = "INSERT INTO gc_queue (chunk_id, queued_at) VALUES (?, ?)"
 _SQL_GC_TAKE = "SELECT id, chunk_id FROM gc_queue WHERE queued_at < ? ORDER BY id LIMIT ?"
 _SQL_GC_ACK = "DELETE FROM gc_queue WHERE id = ?"
-
-
-def _bucket(row: Any) -> Bucket:
-    return Bucket(
-        id=row[0], name=row[1], owner_id=row[2], region=row[3], created_at=row[4], versioning=row[5]
-    )
-
-
-def _object(row: Any) -> ObjectVersion:
-    return ObjectVersion(
-        bucket_id=row[0],
-        key=bytes(row[1]).decode("utf-8"),
-        version_id=row[2],
-        is_latest=bool(row[3]),
-        is_delete_marker=bool(row[4]),
-        size=row[5],
-        etag=row[6],
-        content_type=row[7],
-        headers=_loads(row[8]),
-        user_metadata=_loads(row[9]),
-        checksums=_loads(row[10]),
-        storage_class=row[11],
-        last_modified=row[12],
-        manifest=decode_manifest(row[13]),
-    )
 
 
 def _queue_garbage(conn: sqlite3.Connection, chunk_ids: Iterable[bytes]) -> None:
@@ -536,7 +506,7 @@ class SqliteMetadataStore(SqliteMultipart):
 
     async def get_bucket(self, name: str) -> Bucket | None:
         rows = self._read().execute(_SQL_BUCKET_BY_NAME, (name,)).fetchall()
-        return _bucket(rows[0]) if rows else None
+        return bucket_of(rows[0]) if rows else None
 
     async def list_buckets(self, owner_id: str | None = None) -> list[Bucket]:
         conn = self._read()
@@ -544,7 +514,7 @@ class SqliteMetadataStore(SqliteMultipart):
             rows = conn.execute(_SQL_BUCKETS_ALL).fetchall()
         else:
             rows = conn.execute(_SQL_BUCKETS_OF, (owner_id,)).fetchall()
-        return [_bucket(row) for row in rows]
+        return [bucket_of(row) for row in rows]
 
     async def delete_bucket(self, name: str) -> None:
         """Raises NoSuchBucketError if there is no such bucket, BucketNotEmptyError if any row is left."""
@@ -591,7 +561,7 @@ class SqliteMetadataStore(SqliteMultipart):
             rows = self._read().execute(_SQL_OBJECT_GET, (bucket_id, raw)).fetchall()
         else:
             rows = self._read().execute(_SQL_OBJECT_GET_VERSION, (bucket_id, raw, version_id)).fetchall()
-        return _object(rows[0]) if rows else None
+        return object_of(rows[0]) if rows else None
 
     async def set_versioning(self, bucket_id: int, status: str) -> None:
         def op(conn: sqlite3.Connection) -> None:

@@ -15,14 +15,14 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from pails.meta.encoding import decode_manifest, encode_manifest
 from pails.meta.encoding import dumps as _dumps
-from pails.meta.encoding import loads as _loads
+from pails.meta.encoding import encode_manifest
 from pails.meta.encoding import manifest_chunk_ids as _chunk_ids
 from pails.meta.listing import KeyIdListingPlan
 from pails.meta.models import ObjectVersion, Part, SharedChunks, Upload, UploadPage, WriteCondition
+from pails.meta.rows import PART_COLS, UPLOAD_COLS, part_of, upload_of
 from pails.meta.rules import assemble_parts
 from pails.meta.store import NoSuchBucketError, NoSuchUploadError, SourceChangedError
 
@@ -43,28 +43,23 @@ _SQL_SOURCE_VERSION_MANIFEST = (
     "SELECT manifest FROM objects WHERE bucket_id = ? AND key = ? AND version_id = ? AND is_delete_marker = 0"
 )
 
-_UPLOAD_COLS = (
-    "bucket_id, upload_id, key, state, initiated, content_type, headers, user_metadata, "
-    "storage_class, checksum_algorithm, final_etag"
-)
-_SQL_UPLOAD_INSERT = f"INSERT INTO uploads ({_UPLOAD_COLS}) VALUES ({', '.join('?' * 11)})"
-_SQL_UPLOAD_GET = f"SELECT {_UPLOAD_COLS} FROM uploads WHERE bucket_id = ? AND upload_id = ?"
+_SQL_UPLOAD_INSERT = f"INSERT INTO uploads ({UPLOAD_COLS}) VALUES ({', '.join('?' * 11)})"
+_SQL_UPLOAD_GET = f"SELECT {UPLOAD_COLS} FROM uploads WHERE bucket_id = ? AND upload_id = ?"
 _SQL_UPLOAD_STATE = "SELECT state FROM uploads WHERE bucket_id = ? AND upload_id = ?"
 _SQL_UPLOAD_FINISH = "UPDATE uploads SET state = ?, final_etag = ? WHERE bucket_id = ? AND upload_id = ?"
 _SQL_UPLOADS_OF_BUCKET = "SELECT upload_id FROM uploads WHERE bucket_id = ?"
 _SQL_UPLOADS_DROP = "DELETE FROM uploads WHERE bucket_id = ?"
 _SQL_UPLOADS_LIST = (
-    f"SELECT {_UPLOAD_COLS} FROM uploads WHERE bucket_id = ? AND state = 'uploading' "
+    f"SELECT {UPLOAD_COLS} FROM uploads WHERE bucket_id = ? AND state = 'uploading' "
     "AND (key > ? OR (key = ? AND upload_id > ?)) ORDER BY key, upload_id LIMIT ?"
 )
 
-_PART_COLS = "bucket_id, upload_id, part_number, size, etag, checksums, last_modified, manifest"
-_SQL_PART_REPLACE = f"INSERT OR REPLACE INTO parts ({_PART_COLS}) VALUES ({', '.join('?' * 8)})"
+_SQL_PART_REPLACE = f"INSERT OR REPLACE INTO parts ({PART_COLS}) VALUES ({', '.join('?' * 8)})"
 _SQL_PART_MANIFEST = "SELECT manifest FROM parts WHERE bucket_id = ? AND upload_id = ? AND part_number = ?"
-_SQL_PARTS_ALL = f"SELECT {_PART_COLS} FROM parts WHERE bucket_id = ? AND upload_id = ? ORDER BY part_number"
+_SQL_PARTS_ALL = f"SELECT {PART_COLS} FROM parts WHERE bucket_id = ? AND upload_id = ? ORDER BY part_number"
 _SQL_PARTS_MANIFESTS = "SELECT manifest FROM parts WHERE bucket_id = ? AND upload_id = ?"
 _SQL_PARTS_PAGE = (
-    f"SELECT {_PART_COLS} FROM parts WHERE bucket_id = ? AND upload_id = ? AND part_number > ? "
+    f"SELECT {PART_COLS} FROM parts WHERE bucket_id = ? AND upload_id = ? AND part_number > ? "
     "ORDER BY part_number LIMIT ?"
 )
 _SQL_PARTS_DROP = "DELETE FROM parts WHERE bucket_id = ? AND upload_id = ?"
@@ -136,35 +131,6 @@ def part_manifest_batches(conn: sqlite3.Connection, batch: int) -> Iterable[list
 # --- rows ----------------------------------------------------------------------------------------
 
 
-def _upload(row: Any) -> Upload:
-    return Upload(
-        bucket_id=row[0],
-        upload_id=row[1],
-        key=bytes(row[2]).decode("utf-8"),
-        state=row[3],
-        initiated=row[4],
-        content_type=row[5],
-        headers=_loads(row[6]),
-        user_metadata=_loads(row[7]),
-        storage_class=row[8],
-        checksum_algorithm=row[9],
-        final_etag=row[10],
-    )
-
-
-def _part(row: Any) -> Part:
-    return Part(
-        bucket_id=row[0],
-        upload_id=row[1],
-        part_number=row[2],
-        size=row[3],
-        etag=row[4],
-        checksums=_loads(row[5]),
-        last_modified=row[6],
-        manifest=decode_manifest(row[7]),
-    )
-
-
 class SqliteMultipart:
     """The multipart half of SqliteMetadataStore."""
 
@@ -207,7 +173,7 @@ class SqliteMultipart:
 
     async def get_upload(self, bucket_id: int, upload_id: str) -> Upload | None:
         row = self._read().execute(_SQL_UPLOAD_GET, (bucket_id, upload_id)).fetchone()
-        return _upload(row) if row is not None else None
+        return upload_of(row) if row is not None else None
 
     async def put_part(
         self,
@@ -247,7 +213,7 @@ class SqliteMultipart:
         if limit <= 0:
             return []
         rows = self._read().execute(_SQL_PARTS_PAGE, (bucket_id, upload_id, after, limit)).fetchall()
-        return [_part(row) for row in rows]
+        return [part_of(row) for row in rows]
 
     async def list_uploads(
         self,
@@ -270,7 +236,7 @@ class SqliteMultipart:
                     _SQL_UPLOADS_LIST, (bucket_id, plan.after_key, plan.after_key, plan.after_id, 200)
                 ).fetchall()
                 for row in rows:
-                    if not plan.offer(bytes(row[2]), row[1], partial(_upload, row)):
+                    if not plan.offer(bytes(row[2]), row[1], partial(upload_of, row)):
                         break
                 plan.end_batch(len(rows))
         finally:
@@ -302,12 +268,12 @@ class SqliteMultipart:
             row = conn.execute(_SQL_UPLOAD_GET, where).fetchone()
             if row is None or bytes(row[2]) != encoded_key:
                 raise NoSuchUploadError(upload_id)
-            upload = _upload(row)
+            upload = upload_of(row)
             if upload.state == "complete" and upload.final_etag is not None:
                 return ObjectVersion(bucket_id, key, "null", 0, upload.final_etag, last_modified)
             if upload.state != "uploading":
                 raise NoSuchUploadError(upload_id)
-            parts = {part.part_number: part for part in map(_part, conn.execute(_SQL_PARTS_ALL, where))}
+            parts = {part.part_number: part for part in map(part_of, conn.execute(_SQL_PARTS_ALL, where))}
             assembled = assemble_parts(
                 requested,
                 parts,
