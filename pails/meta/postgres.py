@@ -62,7 +62,7 @@ from pails.meta.rows import (
     part_of,
     upload_of,
 )
-from pails.meta.rules import assemble_parts, check_write_condition, version_for_write
+from pails.meta.rules import assemble_parts, check_write_condition, completed_object, version_for_write
 from pails.meta.store import (
     BucketExists,
     BucketNotEmptyError,
@@ -937,20 +937,7 @@ class PostgresMetadataStore:
             assembled = assemble_parts(
                 requested, parts, min_part_size=min_part_size, checksum_algorithm=upload.checksum_algorithm
             )
-            obj = ObjectVersion(
-                bucket_id=bucket_id,
-                key=key,
-                version_id="null",
-                size=assembled.size,
-                etag=assembled.etag,
-                last_modified=last_modified,
-                content_type=upload.content_type,
-                headers=upload.headers,
-                user_metadata=upload.user_metadata,
-                checksums=assembled.checksums,
-                storage_class=upload.storage_class,
-                manifest=assembled.manifest,
-            )
+            obj = completed_object(upload, assembled, key=key, last_modified=last_modified)
             # The named parts' references move to the object; the others are dropped.
             stored = await _write_object_row(conn, obj, keep_renamed=False, condition=condition)
             unused = [

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pails.checksums import new_checksum
-from pails.meta.models import ChunkRef, Part, WriteCondition
+from pails.meta.models import ChunkRef, ObjectVersion, Part, Upload, WriteCondition
 from pails.meta.store import (
     EntityTooSmallError,
     InvalidPartError,
@@ -83,6 +83,26 @@ class Assembled:
     etag: str
     checksums: dict[str, str]
     used: frozenset[int]  # part numbers that became the object
+
+
+def completed_object(
+    upload: Upload, assembled: Assembled, *, key: str, last_modified: float
+) -> ObjectVersion:
+    """The object a completed upload becomes (its version id is settled when it is written)."""
+    return ObjectVersion(
+        bucket_id=upload.bucket_id,
+        key=key,
+        version_id="null",
+        size=assembled.size,
+        etag=assembled.etag,
+        last_modified=last_modified,
+        content_type=upload.content_type,
+        headers=upload.headers,
+        user_metadata=upload.user_metadata,
+        checksums=assembled.checksums,
+        storage_class=upload.storage_class,
+        manifest=assembled.manifest,
+    )
 
 
 def _normal_etag(etag: str) -> str:

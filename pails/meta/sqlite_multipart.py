@@ -23,7 +23,7 @@ from pails.meta.encoding import manifest_chunk_ids as _chunk_ids
 from pails.meta.listing import KeyIdListingPlan
 from pails.meta.models import ObjectVersion, Part, SharedChunks, Upload, UploadPage, WriteCondition
 from pails.meta.rows import PART_COLS, UPLOAD_COLS, part_of, upload_of
-from pails.meta.rules import assemble_parts
+from pails.meta.rules import assemble_parts, completed_object
 from pails.meta.store import NoSuchBucketError, NoSuchUploadError, SourceChangedError
 
 T = TypeVar("T")
@@ -280,20 +280,7 @@ class SqliteMultipart:
                 min_part_size=min_part_size,
                 checksum_algorithm=upload.checksum_algorithm,
             )
-            obj = ObjectVersion(
-                bucket_id=bucket_id,
-                key=key,
-                version_id="null",
-                size=assembled.size,
-                etag=assembled.etag,
-                last_modified=last_modified,
-                content_type=upload.content_type,
-                headers=upload.headers,
-                user_metadata=upload.user_metadata,
-                checksums=assembled.checksums,
-                storage_class=upload.storage_class,
-                manifest=assembled.manifest,
-            )
+            obj = completed_object(upload, assembled, key=key, last_modified=last_modified)
             # The named parts' references move to the object; the others are dropped.
             stored = self._write_object_row(conn, obj, keep_renamed=False, condition=condition)
             unused = (part for number, part in parts.items() if number not in assembled.used)

@@ -16,7 +16,7 @@ from pails.limits import MAX_KEYS_PER_LIST
 from pails.meta.models import ListPage
 
 
-def _max_keys(ctx: RequestContext) -> int:
+def max_keys_param(ctx: RequestContext) -> int:
     raw = ctx.query.get("max-keys")
     if raw is None:
         return MAX_KEYS_PER_LIST
@@ -37,7 +37,7 @@ def _max_keys(ctx: RequestContext) -> int:
     return min(value, MAX_KEYS_PER_LIST)
 
 
-def _encoder(ctx: RequestContext) -> Callable[[str], str]:
+def key_encoder(ctx: RequestContext) -> Callable[[str], str]:
     encoding = ctx.query.get("encoding-type")
     if encoding is None:
         return lambda text: text
@@ -82,11 +82,11 @@ def _encoding_echo(ctx: RequestContext) -> list[str]:
 
 async def list_objects_v1(ctx: RequestContext) -> web.StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
-    encode = _encoder(ctx)
+    encode = key_encoder(ctx)
     prefix = ctx.query.get("prefix", "")
     delimiter = ctx.query.get("delimiter", "")
     marker = ctx.query.get("marker", "")
-    max_keys = _max_keys(ctx)
+    max_keys = max_keys_param(ctx)
     page = await ctx.services.objects.list(
         bucket, prefix=prefix, delimiter=delimiter, start_after=marker, max_keys=max_keys
     )
@@ -123,7 +123,7 @@ def _encode_token(marker: str) -> str:
 
 async def list_objects_v2(ctx: RequestContext) -> web.StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
-    encode = _encoder(ctx)
+    encode = key_encoder(ctx)
     prefix = ctx.query.get("prefix", "")
     delimiter = ctx.query.get("delimiter", "")
     token = ctx.query.get("continuation-token")
@@ -134,7 +134,7 @@ async def list_objects_v2(ctx: RequestContext) -> web.StreamResponse:
             extra={"ArgumentName": "continuation-token"},
         )
     start_after = ctx.query.get("start-after", "")
-    max_keys = _max_keys(ctx)
+    max_keys = max_keys_param(ctx)
     position = _decode_token(token) if token is not None else start_after
     page = await ctx.services.objects.list(
         bucket, prefix=prefix, delimiter=delimiter, start_after=position, max_keys=max_keys

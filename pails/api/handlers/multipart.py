@@ -10,6 +10,7 @@ from pails.api import xml
 from pails.api.body import request_body
 from pails.api.context import RequestContext
 from pails.api.handlers.common import parse_content_md5, read_small_body, xml_response
+from pails.api.handlers.listing import key_encoder
 from pails.api.handlers.writes import (
     checksum_expectations,
     pieces_then_trailers,
@@ -53,19 +54,6 @@ def _bounded_int(ctx: RequestContext, name: str, default: int, upper: int) -> in
             extra={"ArgumentName": name, "ArgumentValue": raw},
         )
     return min(int(raw), upper)
-
-
-def _encoder(ctx: RequestContext) -> Callable[[str], str]:
-    encoding = ctx.query.get("encoding-type")
-    if encoding is None:
-        return lambda text: text
-    if encoding.lower() != "url":
-        raise S3Error(
-            "InvalidArgument",
-            "Invalid Encoding Method specified in Request",
-            extra={"ArgumentName": "encoding-type", "ArgumentValue": encoding},
-        )
-    return xml.url_encode
 
 
 async def create_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
@@ -226,7 +214,7 @@ def _upload_xml(ctx: RequestContext, upload: Upload, encode: Callable[[str], str
 
 async def list_multipart_uploads(ctx: RequestContext) -> web.StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
-    encode = _encoder(ctx)
+    encode = key_encoder(ctx)
     prefix = ctx.query.get("prefix", "")
     delimiter = ctx.query.get("delimiter", "")
     key_marker = ctx.query.get("key-marker", "")

@@ -15,7 +15,7 @@ from aiohttp import web
 from pails.api import xml
 from pails.api.context import RequestContext
 from pails.api.handlers.common import xml_response
-from pails.api.handlers.listing import _encoder, _max_keys
+from pails.api.handlers.listing import key_encoder, max_keys_param
 from pails.errors import S3Error
 from pails.meta.models import Bucket
 from pails.meta.models import VersionPage as StoredVersionPage
@@ -111,12 +111,12 @@ def _entry_xml(entry: VersionEntry, encode: Callable[[str], str], owner: str) ->
 
 async def list_object_versions(ctx: RequestContext) -> web.StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
-    encode = _encoder(ctx)
+    encode = key_encoder(ctx)
     prefix = ctx.query.get("prefix", "")
     delimiter = ctx.query.get("delimiter", "")
     key_marker = ctx.query.get("key-marker", "")
     version_id_marker = ctx.query.get("version-id-marker", "")
-    max_keys = _max_keys(ctx)
+    max_keys = max_keys_param(ctx)
     _check_markers(key_marker, version_id_marker)
     listed = await ctx.services.objects.list_versions(
         bucket,
