@@ -22,6 +22,7 @@ from pails.service.copy import CopyService
 from pails.service.gc import GarbageCollector
 from pails.service.multipart import MultipartService
 from pails.service.objects import ObjectService
+from pails.service.tagging import TaggingService
 
 log = logging.getLogger("pails.server")
 
@@ -68,6 +69,7 @@ async def serve(settings: Settings) -> None:
         copies=CopyService(meta),
         gc=gc,
         metrics=metrics,
+        tagging=TaggingService(meta),
     )
     app = S3Application(services)
     server = S3Server(app.handle, max_field_size=8190, max_line_size=16384, access_log=None)

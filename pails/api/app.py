@@ -15,7 +15,17 @@ from aiohttp import web
 from pails.api.auth import authenticate
 from pails.api.body import CONTINUE_SENT
 from pails.api.context import RequestContext
-from pails.api.handlers import admin, attributes, buckets, copy, listing, multipart, objects, versions
+from pails.api.handlers import (
+    admin,
+    attributes,
+    buckets,
+    copy,
+    listing,
+    multipart,
+    objects,
+    tagging,
+    versions,
+)
 from pails.api.handlers import versioning as versioning_handlers
 from pails.api.owner import check_expected_bucket_owner
 from pails.api.router import resolve, with_copy_source
@@ -29,6 +39,7 @@ from pails.service.copy import CopyService
 from pails.service.gc import GarbageCollector
 from pails.service.multipart import MultipartService
 from pails.service.objects import ObjectService
+from pails.service.tagging import TaggingService
 
 log = logging.getLogger("pails.api")
 
@@ -59,6 +70,12 @@ HANDLERS: dict[str, Handler] = {
     "ListObjectVersions": versions.list_object_versions,
     "GetBucketVersioning": versioning_handlers.get_bucket_versioning,
     "PutBucketVersioning": versioning_handlers.put_bucket_versioning,
+    "GetObjectTagging": tagging.get_object_tagging,
+    "PutObjectTagging": tagging.put_object_tagging,
+    "DeleteObjectTagging": tagging.delete_object_tagging,
+    "GetBucketTagging": tagging.get_bucket_tagging,
+    "PutBucketTagging": tagging.put_bucket_tagging,
+    "DeleteBucketTagging": tagging.delete_bucket_tagging,
 }
 
 _PLAIN_PATHS = {"/health/live", "/health/ready", "/metrics"}
@@ -74,6 +91,7 @@ class Services:
     copies: CopyService
     gc: GarbageCollector
     metrics: Metrics
+    tagging: TaggingService
     ready: bool = False
 
 

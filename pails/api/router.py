@@ -22,7 +22,9 @@ class Endpoint:
 #   bucket POST: delete -> DeleteObjects
 #   object:      uploads (POST), uploadId (PUT/POST/DELETE/GET) -> the multipart operations,
 #                attributes (GET) -> GetObjectAttributes
-# "attributes" and "versions" stay in the unsupported set for every other method and level, so
+#   tagging:     GET/PUT/DELETE on a bucket or an object -> Get/Put/DeleteBucketTagging,
+#                Get/Put/DeleteObjectTagging (other methods on an object: MethodNotAllowed)
+# "attributes", "tagging" and "versions" stay in the unsupported set for every other method and level, so
 # that e.g. PUT /bucket?versions is never mistaken for CreateBucket.
 #
 # Sub-resources S3 knows but Pails does not serve yet: answered with NotImplemented, never
@@ -36,6 +38,9 @@ _UNSUPPORTED_SUBRESOURCES = frozenset(
         "versioning", "versions", "website",
     }
 )  # fmt: skip
+
+
+_TAGGING_METHODS = {"GET": "Get", "PUT": "Put", "DELETE": "Delete"}
 
 
 def split_host(host: str, domain: str) -> str | None:
@@ -81,6 +86,8 @@ def _unsupported(query: Container[str]) -> str | None:
 
 
 def _bucket_operation(method: str, query: Container[str]) -> str:
+    if "tagging" in query and method in _TAGGING_METHODS:
+        return f"{_TAGGING_METHODS[method]}BucketTagging"
     if method == "GET":
         if "location" in query:
             return "GetBucketLocation"
@@ -116,6 +123,10 @@ def _object_operation(method: str, query: Container[str]) -> str:
     if "attributes" in query:
         if method == "GET":
             return "GetObjectAttributes"
+        raise S3Error("MethodNotAllowed")
+    if "tagging" in query:
+        if method in _TAGGING_METHODS:
+            return f"{_TAGGING_METHODS[method]}ObjectTagging"
         raise S3Error("MethodNotAllowed")
     if (sub := _unsupported(query)) is not None:
         raise _not_implemented(sub)

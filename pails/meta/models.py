@@ -45,6 +45,8 @@ class ObjectVersion:
     is_latest: bool = True
     is_delete_marker: bool = False
     manifest: tuple[ChunkRef, ...] = ()
+    # Object tags (S3 tagging), part of this version.
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +144,7 @@ class Upload:
     checksum_algorithm: str = ""  # "" or one of pails.checksums.ALGORITHMS
     state: str = "uploading"  # "uploading", "complete" or "aborted"
     final_etag: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)  # x-amz-tagging, for the completed object
 
 
 @dataclass(frozen=True, slots=True)

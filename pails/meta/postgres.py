@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 import asyncpg
 from asyncpg import exceptions as pgerr
 
-from pails.meta.encoding import dumps, encode_manifest, manifest_chunk_ids
+from pails.meta.encoding import dumps, encode_manifest, loads, manifest_chunk_ids
 from pails.meta.listing import KeyIdListingPlan, ListingPlan, ListQuery, VersionPlan, VersionQuery
 from pails.meta.migrate import migrate_postgres
 from pails.meta.models import (
@@ -120,13 +120,13 @@ _SQL_OBJECT_DEMOTE = (
 )
 _SQL_OBJECT_INSERT = (
     f"INSERT INTO objects ({OBJECT_COLS}) VALUES "
-    "($1, $2, $3, true, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, $12, $13) "
+    "($1, $2, $3, true, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, $12, $13, $14::jsonb) "
     "ON CONFLICT (bucket_id, key, version_id) DO NOTHING RETURNING true"
 )
 _SQL_OBJECT_UPDATE = (
     "UPDATE objects SET is_latest = true, is_delete_marker = $4, size = $5, etag = $6, "
     "content_type = $7, headers = $8::jsonb, user_metadata = $9::jsonb, checksums = $10::jsonb, "
-    "storage_class = $11, last_modified = $12, manifest = $13 "
+    "storage_class = $11, last_modified = $12, manifest = $13, tags = $14::jsonb "
     "WHERE bucket_id = $1 AND key = $2 AND version_id = $3"
 )
 _SQL_OBJECTS_DELETE_LATEST = (
@@ -231,12 +231,23 @@ _SQL_SHARE = (
     "SELECT u.chunk_id, count(*) FROM unnest($1::bytea[]) AS u (chunk_id) GROUP BY u.chunk_id "
     "ON CONFLICT (chunk_id) DO UPDATE SET extra = chunk_shares.extra + excluded.extra"
 )
+# Tagging: a version's tags change in place (no new version); delete markers have none.
+_SQL_TAGS_SET_LATEST = (
+    "UPDATE objects SET tags = $1::jsonb WHERE bucket_id = $2 AND key = $3 AND is_latest "
+    "AND NOT is_delete_marker RETURNING version_id"
+)
+_SQL_TAGS_SET_VERSION = (
+    "UPDATE objects SET tags = $1::jsonb WHERE bucket_id = $2 AND key = $3 AND version_id = $4 "
+    "AND NOT is_delete_marker RETURNING version_id"
+)
+_SQL_BUCKET_TAGS = "SELECT tags FROM buckets WHERE id = $1"
+_SQL_BUCKET_SET_TAGS = "UPDATE buckets SET tags = $2::jsonb WHERE id = $1 RETURNING id"
 _SQL_GC_TAKE = "SELECT id, chunk_id FROM gc_queue WHERE queued_at < $1 ORDER BY id LIMIT $2"
 _SQL_GC_ACK = "DELETE FROM gc_queue WHERE id = ANY($1::bigint[])"
 
 _SQL_UPLOAD_INSERT = (
     f"INSERT INTO uploads ({UPLOAD_COLS}) VALUES "
-    "($1, $2, $3, 'uploading', $4, $5, $6::jsonb, $7::jsonb, $8, $9, NULL)"
+    "($1, $2, $3, 'uploading', $4, $5, $6::jsonb, $7::jsonb, $8, $9, NULL, $10::jsonb)"
 )
 _SQL_UPLOAD_GET = f"SELECT {UPLOAD_COLS} FROM uploads WHERE bucket_id = $1 AND upload_id = $2"
 _SQL_UPLOAD_LOCK = f"{_SQL_UPLOAD_GET} FOR NO KEY UPDATE"
@@ -357,6 +368,7 @@ async def _write_object_row(
         obj.storage_class,
         last_modified,
         encode_manifest(obj.manifest),
+        dumps(obj.tags),
     )
     if replaced is not None:
         await conn.execute(_SQL_OBJECT_UPDATE, *args)
@@ -591,6 +603,40 @@ class PostgresMetadataStore:
 
         await self._run(op, retry=True)
 
+    async def set_object_tags(
+        self, bucket_id: int, key: str, version_id: str | None, tags: dict[str, str]
+    ) -> str | None:
+        raw = key.encode("utf-8")
+        encoded = dumps(tags)
+
+        async def op(conn: Any) -> str | None:
+            if version_id is None:
+                found = await conn.fetchval(_SQL_TAGS_SET_LATEST, encoded, bucket_id, raw)
+            else:
+                found = await conn.fetchval(_SQL_TAGS_SET_VERSION, encoded, bucket_id, raw, version_id)
+            return None if found is None else str(found)
+
+        # Setting the same tags again is harmless: retried after a lost connection.
+        return await self._run(op, retry=True)
+
+    async def get_bucket_tags(self, bucket_id: int) -> dict[str, str] | None:
+        async def op(conn: Any) -> dict[str, str] | None:
+            row = await conn.fetchrow(_SQL_BUCKET_TAGS, bucket_id)
+            if row is None:
+                raise NoSuchBucketError(bucket_id)
+            return None if row[0] is None else loads(row[0])
+
+        return await self._run(op, retry=True)
+
+    async def set_bucket_tags(self, bucket_id: int, tags: dict[str, str] | None) -> None:
+        value = None if tags is None else dumps(tags)
+
+        async def op(conn: Any) -> None:
+            if await conn.fetchval(_SQL_BUCKET_SET_TAGS, bucket_id, value) is None:
+                raise NoSuchBucketError(bucket_id)
+
+        await self._run(op, retry=True)
+
     async def delete_version(
         self, bucket_id: int, key: str, version_id: str | None, *, now: float
     ) -> DeleteOutcome:
@@ -811,6 +857,7 @@ class PostgresMetadataStore:
             dumps(upload.user_metadata),
             upload.storage_class,
             upload.checksum_algorithm,
+            dumps(upload.tags),
         )
 
         async def op(conn: Any) -> None:

@@ -13,11 +13,11 @@ from pails.meta.models import Bucket, ObjectVersion, Part, Upload
 BUCKET_COLS = "id, name, owner_id, region, created_at, versioning"
 OBJECT_COLS = (
     "bucket_id, key, version_id, is_latest, is_delete_marker, size, etag, content_type, headers, "
-    "user_metadata, checksums, storage_class, last_modified, manifest"
+    "user_metadata, checksums, storage_class, last_modified, manifest, tags"
 )
 UPLOAD_COLS = (
     "bucket_id, upload_id, key, state, initiated, content_type, headers, user_metadata, "
-    "storage_class, checksum_algorithm, final_etag"
+    "storage_class, checksum_algorithm, final_etag, tags"
 )
 PART_COLS = "bucket_id, upload_id, part_number, size, etag, checksums, last_modified, manifest"
 
@@ -44,6 +44,7 @@ def object_of(row: Any) -> ObjectVersion:
         storage_class=row[11],
         last_modified=row[12],
         manifest=decode_manifest(row[13]),
+        tags=loads(row[14]),
     )
 
 
@@ -60,6 +61,7 @@ def upload_of(row: Any) -> Upload:
         storage_class=row[8],
         checksum_algorithm=row[9],
         final_etag=row[10],
+        tags=loads(row[11]),
     )
 
 

@@ -102,6 +102,7 @@ def completed_object(
         checksums=assembled.checksums,
         storage_class=upload.storage_class,
         manifest=assembled.manifest,
+        tags=upload.tags,
     )
 
 

@@ -28,6 +28,7 @@ from typing import TypeVar, cast
 
 from pails.meta.encoding import decode_manifest, encode_manifest
 from pails.meta.encoding import dumps as _dumps
+from pails.meta.encoding import loads as _loads
 from pails.meta.encoding import manifest_chunk_ids as _chunk_ids
 from pails.meta.listing import ListingPlan, VersionPlan, byte_successor
 from pails.meta.migrate import migrate_sqlite
@@ -86,7 +87,7 @@ _SQL_OBJECT_PREVIOUS = (
 _SQL_OBJECT_DEMOTE = (
     "UPDATE objects SET is_latest = 0 WHERE bucket_id = ? AND key = ? AND is_latest = 1 AND version_id <> ?"
 )
-_SQL_OBJECT_REPLACE = f"INSERT OR REPLACE INTO objects ({OBJECT_COLS}) VALUES ({', '.join('?' * 14)})"
+_SQL_OBJECT_REPLACE = f"INSERT OR REPLACE INTO objects ({OBJECT_COLS}) VALUES ({', '.join('?' * 15)})"
 _SQL_OBJECT_LATEST = (
     "SELECT is_delete_marker, manifest FROM objects WHERE bucket_id = ? AND key = ? AND is_latest = 1"
 )
@@ -143,6 +144,17 @@ _SQL_MANIFESTS_AFTER = (
     "WHERE (bucket_id, key, version_id) > (?, ?, ?) ORDER BY bucket_id, key, version_id LIMIT ?"
 )
 _SQL_GC_PUSH = "INSERT INTO gc_queue (chunk_id, queued_at) VALUES (?, ?)"
+# Tagging: a version's tags change in place (no new version); delete markers have none.
+_SQL_TAGS_SET_LATEST = (
+    "UPDATE objects SET tags = ? WHERE bucket_id = ? AND key = ? AND is_latest = 1 "
+    "AND is_delete_marker = 0 RETURNING version_id"
+)
+_SQL_TAGS_SET_VERSION = (
+    "UPDATE objects SET tags = ? WHERE bucket_id = ? AND key = ? AND version_id = ? "
+    "AND is_delete_marker = 0 RETURNING version_id"
+)
+_SQL_BUCKET_TAGS = "SELECT tags FROM buckets WHERE id = ?"
+_SQL_BUCKET_SET_TAGS = "UPDATE buckets SET tags = ? WHERE id = ?"
 _SQL_GC_TAKE = "SELECT id, chunk_id FROM gc_queue WHERE queued_at < ? ORDER BY id LIMIT ?"
 _SQL_GC_ACK = "DELETE FROM gc_queue WHERE id = ?"
 
@@ -205,7 +217,9 @@ def _write_object_row(
         _dumps(obj.checksums),
         obj.storage_class,
     )
-    conn.execute(_SQL_OBJECT_REPLACE, (*columns, last_modified, encode_manifest(obj.manifest)))
+    conn.execute(
+        _SQL_OBJECT_REPLACE, (*columns, last_modified, encode_manifest(obj.manifest), _dumps(obj.tags))
+    )
     return replace(obj, last_modified=last_modified, is_latest=True)
 
 
@@ -566,6 +580,35 @@ class SqliteMetadataStore(SqliteMultipart):
     async def set_versioning(self, bucket_id: int, status: str) -> None:
         def op(conn: sqlite3.Connection) -> None:
             if conn.execute(_SQL_BUCKET_SET_VERSIONING, (status, bucket_id)).rowcount == 0:
+                raise NoSuchBucketError(bucket_id)
+
+        await self._write(op)
+
+    async def set_object_tags(
+        self, bucket_id: int, key: str, version_id: str | None, tags: dict[str, str]
+    ) -> str | None:
+        params: tuple[object, ...] = (_dumps(tags), bucket_id, key.encode("utf-8"))
+
+        def op(conn: sqlite3.Connection) -> str | None:
+            if version_id is None:
+                row = conn.execute(_SQL_TAGS_SET_LATEST, params).fetchone()
+            else:
+                row = conn.execute(_SQL_TAGS_SET_VERSION, (*params, version_id)).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._write(op)
+
+    async def get_bucket_tags(self, bucket_id: int) -> dict[str, str] | None:
+        row = self._read().execute(_SQL_BUCKET_TAGS, (bucket_id,)).fetchone()
+        if row is None:
+            raise NoSuchBucketError(bucket_id)
+        return None if row[0] is None else _loads(row[0])
+
+    async def set_bucket_tags(self, bucket_id: int, tags: dict[str, str] | None) -> None:
+        value = None if tags is None else _dumps(tags)
+
+        def op(conn: sqlite3.Connection) -> None:
+            if conn.execute(_SQL_BUCKET_SET_TAGS, (value, bucket_id)).rowcount == 0:
                 raise NoSuchBucketError(bucket_id)
 
         await self._write(op)

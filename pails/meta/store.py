@@ -127,6 +127,23 @@ class MetadataStore(Protocol):
         """The latest version of the key (delete markers included), or the given version."""
         ...
 
+    async def set_object_tags(
+        self, bucket_id: int, key: str, version_id: str | None, tags: dict[str, str]
+    ) -> str | None:
+        """Replace the tags of the key's latest version (version_id None) or of the given version,
+        in place (no new version, last_modified unchanged); {} removes them. Returns the version
+        id tagged, or None when there is no such version or it is a delete marker."""
+        ...
+
+    # Bucket tags: None when the bucket has no tag set (S3: NoSuchTagSet).
+    async def get_bucket_tags(self, bucket_id: int) -> dict[str, str] | None:
+        """The bucket's tag set, None if it has none (NoSuchBucketError if gone)."""
+        ...
+
+    async def set_bucket_tags(self, bucket_id: int, tags: dict[str, str] | None) -> None:
+        """Replace the bucket's tag set; None removes it (NoSuchBucketError if gone)."""
+        ...
+
     async def delete_version(
         self, bucket_id: int, key: str, version_id: str | None, *, now: float
     ) -> DeleteOutcome:

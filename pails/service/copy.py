@@ -58,9 +58,11 @@ class CopyService:
         storage_class: str | None,
         condition: WriteCondition | None,
         source_version_id: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> tuple[ObjectVersion, ObjectVersion]:
         """Copy the latest version of source_key; return (source, copy). check_source raises to
-        refuse the source (copy-source preconditions), and runs again if the source changes."""
+        refuse the source (copy-source preconditions), and runs again if the source changes.
+        tags: the copy's tags (x-amz-tagging-directive: REPLACE); None copies the source's."""
         validate_key(key)
         for attempt in range(_ATTEMPTS):
             source = await self.source(source_bucket, source_key, source_version_id)
@@ -78,6 +80,7 @@ class CopyService:
                 checksums=source.checksums,
                 storage_class=storage_class or source.storage_class,
                 manifest=source.manifest,
+                tags=source.tags if tags is None else tags,
             )
             shared = SharedChunks(
                 bucket_id=source.bucket_id,

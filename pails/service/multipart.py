@@ -79,6 +79,7 @@ class MultipartService:
         user_metadata: dict[str, str],
         storage_class: str,
         checksum_algorithm: str,
+        tags: dict[str, str] | None = None,
     ) -> Upload:
         validate_key(key)
         upload = Upload(
@@ -91,6 +92,7 @@ class MultipartService:
             user_metadata=user_metadata,
             storage_class=storage_class,
             checksum_algorithm=checksum_algorithm,
+            tags=tags or {},
         )
         try:
             await self._meta.create_upload(upload)

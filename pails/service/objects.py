@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import formatdate
 
 from pails.data.engine import ChunkStore
@@ -28,6 +28,7 @@ class PutRequest:
     checksum_algorithms: tuple[str, ...]  # computed and stored
     storage_class: str = "STANDARD"
     condition: WriteCondition | None = None  # If-None-Match / If-Match, checked at commit
+    tags: dict[str, str] = field(default_factory=dict)  # x-amz-tagging, validated
 
 
 def condition_error(exc: PreconditionFailedError | NoSuchKeyError, key: str) -> S3Error:
@@ -120,6 +121,7 @@ class ObjectService:
                 checksums=stored.checksums,
                 storage_class=request.storage_class,
                 manifest=stored.manifest,
+                tags=request.tags,
             )
             barrier = self._chunks.sync_barrier(stored.manifest)
             try:

@@ -42,7 +42,20 @@ def test_unsupported_subresources_are_not_mistaken_for_plain_operations() -> Non
         op("PUT", "/b", {"lifecycle": ""})
     assert err.value.code == "NotImplemented" and err.value.status == 501
     with pytest.raises(S3Error):
-        op("GET", "/b/k", {"tagging": ""})
+        op("GET", "/b/k", {"acl": ""})
+
+
+def test_tagging_subresource() -> None:
+    for method, level in [("GET", "Get"), ("PUT", "Put"), ("DELETE", "Delete")]:
+        assert op(method, "/b/k", {"tagging": ""}).operation == f"{level}ObjectTagging"
+        assert op(method, "/b/k", {"tagging": "", "versionId": "v"}).operation == f"{level}ObjectTagging"
+        assert op(method, "/b", {"tagging": ""}).operation == f"{level}BucketTagging"
+    with pytest.raises(S3Error) as err:
+        op("POST", "/b/k", {"tagging": ""})
+    assert err.value.code == "MethodNotAllowed"
+    with pytest.raises(S3Error) as err:
+        op("POST", "/b", {"tagging": ""})
+    assert err.value.code == "NotImplemented"
 
 
 def test_invalid_utf8_path_is_rejected() -> None:

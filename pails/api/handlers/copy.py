@@ -16,6 +16,7 @@ from pails.errors import S3Error
 from pails.meta.models import Bucket, ObjectVersion
 from pails.service.copy import NewMetadata
 from pails.service.multipart import check_part_number
+from pails.service.tagging import parse_tagging_header, tagging_directive
 
 
 def parse_copy_source(value: str) -> tuple[str, str, str | None]:
@@ -94,6 +95,9 @@ async def copy_object(ctx: RequestContext) -> web.StreamResponse:
             user_metadata=user_metadata(request),
         )
     condition = write_condition(request)
+    tags = None
+    if tagging_directive(request.headers.get("x-amz-tagging-directive")) == "REPLACE":
+        tags = parse_tagging_header(request.headers.get("x-amz-tagging"))
 
     def check(source: ObjectVersion) -> None:
         check_copy_source_conditions(request, source)
@@ -117,6 +121,7 @@ async def copy_object(ctx: RequestContext) -> web.StreamResponse:
         storage_class=storage_class,
         condition=condition,
         source_version_id=source_version,
+        tags=tags,
     )
     parts = [
         xml.element("ETag", f'"{obj.etag}"'),

@@ -23,6 +23,7 @@ from pails.errors import S3Error
 from pails.limits import MAX_PART_NUMBER, MAX_PART_SIZE, MAX_PARTS_PER_LIST, MAX_UPLOADS_PER_LIST
 from pails.meta.models import Part, Upload
 from pails.service.multipart import PartBody, check_part_number
+from pails.service.tagging import parse_tagging_header
 
 
 def _upload_id(ctx: RequestContext) -> str:
@@ -68,6 +69,7 @@ async def create_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
         user_metadata=user_metadata(request),
         storage_class=request.headers.get("x-amz-storage-class", "STANDARD"),
         checksum_algorithm=normalize_algorithm(algorithm) if algorithm else "",
+        tags=parse_tagging_header(request.headers.get("x-amz-tagging")),
     )
     body = xml.document(
         "InitiateMultipartUploadResult",

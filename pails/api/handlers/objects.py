@@ -27,6 +27,7 @@ from pails.meta.models import DeleteOutcome, ObjectVersion
 from pails.meta.rules import is_version_id
 from pails.service.multipart import check_part_number
 from pails.service.objects import PutRequest
+from pails.service.tagging import parse_tagging_header
 
 _RESPONSE_OVERRIDES = {
     "response-content-type": "Content-Type",
@@ -61,6 +62,7 @@ async def put_object(ctx: RequestContext) -> web.StreamResponse:
         checksum_algorithms=compute,
         storage_class=request.headers.get("x-amz-storage-class", "STANDARD"),
         condition=condition,
+        tags=parse_tagging_header(request.headers.get("x-amz-tagging")),
     )
     await body.continue_if_expected()
     obj, stored = await ctx.services.objects.put(bucket, put, pieces_then_trailers(body, expected), expected)
@@ -125,6 +127,8 @@ def _object_headers(ctx: RequestContext, obj: ObjectVersion) -> dict[str, str]:
         headers["x-amz-meta-" + name] = value
     if obj.storage_class != "STANDARD":
         headers["x-amz-storage-class"] = obj.storage_class
+    if obj.tags:
+        headers["x-amz-tagging-count"] = str(len(obj.tags))
     # A checksum describes the whole object, so S3 leaves it out of ranged responses.
     whole = "Range" not in ctx.request.headers
     if whole and ctx.request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
