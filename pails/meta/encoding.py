@@ -1,4 +1,4 @@
-"""Value encodings shared by the metadata backends: manifests and JSON maps."""
+"""Value encodings shared by the metadata backends: manifests, JSON maps and part sizes."""
 
 from __future__ import annotations
 
@@ -42,3 +42,16 @@ def loads(text: str) -> dict[str, str]:
     if text == "{}":
         return {}
     return cast(dict[str, str], json.loads(text))
+
+
+def dumps_sizes(sizes: tuple[int, ...]) -> str:
+    """Part sizes as a JSON array ("[]" for an object written in one piece)."""
+    if not sizes:
+        return "[]"
+    return json.dumps(list(sizes), separators=(",", ":"))
+
+
+def loads_sizes(text: str) -> tuple[int, ...]:
+    if text == "[]":
+        return ()
+    return tuple(int(size) for size in json.loads(text))

@@ -47,6 +47,9 @@ class ObjectVersion:
     manifest: tuple[ChunkRef, ...] = ()
     # Object tags (S3 tagging), part of this version.
     tags: dict[str, str] = field(default_factory=dict)
+    # The sizes of the parts of an object completed from a multipart upload, in part order
+    # (GET ?partNumber=N, GetObjectAttributes); empty for an object written in one piece.
+    part_sizes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 import asyncpg
 from asyncpg import exceptions as pgerr
 
-from pails.meta.encoding import dumps, encode_manifest, loads, manifest_chunk_ids
+from pails.meta.encoding import dumps, dumps_sizes, encode_manifest, loads, manifest_chunk_ids
 from pails.meta.listing import KeyIdListingPlan, ListingPlan, ListQuery, VersionPlan, VersionQuery
 from pails.meta.migrate import migrate_postgres
 from pails.meta.models import (
@@ -120,13 +120,15 @@ _SQL_OBJECT_DEMOTE = (
 )
 _SQL_OBJECT_INSERT = (
     f"INSERT INTO objects ({OBJECT_COLS}) VALUES "
-    "($1, $2, $3, true, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, $12, $13, $14::jsonb) "
+    "($1, $2, $3, true, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, $12, $13, $14::jsonb, "
+    "$15::jsonb) "
     "ON CONFLICT (bucket_id, key, version_id) DO NOTHING RETURNING true"
 )
 _SQL_OBJECT_UPDATE = (
     "UPDATE objects SET is_latest = true, is_delete_marker = $4, size = $5, etag = $6, "
     "content_type = $7, headers = $8::jsonb, user_metadata = $9::jsonb, checksums = $10::jsonb, "
-    "storage_class = $11, last_modified = $12, manifest = $13, tags = $14::jsonb "
+    "storage_class = $11, last_modified = $12, manifest = $13, tags = $14::jsonb, "
+    "part_sizes = $15::jsonb "
     "WHERE bucket_id = $1 AND key = $2 AND version_id = $3"
 )
 _SQL_OBJECTS_DELETE_LATEST = (
@@ -369,6 +371,7 @@ async def _write_object_row(
         last_modified,
         encode_manifest(obj.manifest),
         dumps(obj.tags),
+        dumps_sizes(obj.part_sizes),
     )
     if replaced is not None:
         await conn.execute(_SQL_OBJECT_UPDATE, *args)

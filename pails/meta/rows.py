@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pails.meta.encoding import decode_manifest, loads
+from pails.meta.encoding import decode_manifest, loads, loads_sizes
 from pails.meta.models import Bucket, ObjectVersion, Part, Upload
 
 BUCKET_COLS = "id, name, owner_id, region, created_at, versioning"
 OBJECT_COLS = (
     "bucket_id, key, version_id, is_latest, is_delete_marker, size, etag, content_type, headers, "
-    "user_metadata, checksums, storage_class, last_modified, manifest, tags"
+    "user_metadata, checksums, storage_class, last_modified, manifest, tags, part_sizes"
 )
 UPLOAD_COLS = (
     "bucket_id, upload_id, key, state, initiated, content_type, headers, user_metadata, "
@@ -45,6 +45,7 @@ def object_of(row: Any) -> ObjectVersion:
         last_modified=row[12],
         manifest=decode_manifest(row[13]),
         tags=loads(row[14]),
+        part_sizes=loads_sizes(row[15]),
     )
 
 

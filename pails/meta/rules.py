@@ -83,6 +83,7 @@ class Assembled:
     etag: str
     checksums: dict[str, str]
     used: frozenset[int]  # part numbers that became the object
+    part_sizes: tuple[int, ...] = ()  # the sizes of those parts, in order
 
 
 def completed_object(
@@ -103,6 +104,7 @@ def completed_object(
         storage_class=upload.storage_class,
         manifest=assembled.manifest,
         tags=upload.tags,
+        part_sizes=assembled.part_sizes,
     )
 
 
@@ -152,4 +154,5 @@ def assemble_parts(
         etag=multipart_etag([part.etag for part in parts]),
         checksums=checksums,
         used=frozenset(part.part_number for part in parts),
+        part_sizes=tuple(part.size for part in parts),
     )

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar, cast
 
-from pails.meta.encoding import decode_manifest, encode_manifest
+from pails.meta.encoding import decode_manifest, dumps_sizes, encode_manifest
 from pails.meta.encoding import dumps as _dumps
 from pails.meta.encoding import loads as _loads
 from pails.meta.encoding import manifest_chunk_ids as _chunk_ids
@@ -87,7 +87,7 @@ _SQL_OBJECT_PREVIOUS = (
 _SQL_OBJECT_DEMOTE = (
     "UPDATE objects SET is_latest = 0 WHERE bucket_id = ? AND key = ? AND is_latest = 1 AND version_id <> ?"
 )
-_SQL_OBJECT_REPLACE = f"INSERT OR REPLACE INTO objects ({OBJECT_COLS}) VALUES ({', '.join('?' * 15)})"
+_SQL_OBJECT_REPLACE = f"INSERT OR REPLACE INTO objects ({OBJECT_COLS}) VALUES ({', '.join('?' * 16)})"
 _SQL_OBJECT_LATEST = (
     "SELECT is_delete_marker, manifest FROM objects WHERE bucket_id = ? AND key = ? AND is_latest = 1"
 )
@@ -126,11 +126,14 @@ _SQL_VERSIONS: dict[tuple[bool, bool], str] = {
 
 _LIST_COLS = "key, size, etag, last_modified, storage_class"
 _LIST_VISIBLE = "is_latest = 1 AND is_delete_marker = 0"
-# (lower bound inclusive?, upper bound present?) -> query; all seek on the primary key.
+# (lower bound inclusive?, upper bound present?) -> query; all seek on the primary key. A key has
+# one latest row, so "key, version_id" orders as "key" does; it is spelled out because only the
+# primary key gives that order without a sort: otherwise the planner may pick objects_versions
+# (narrower than the table rows) and look every row up in the table.
 _SQL_LIST: dict[tuple[bool, bool], str] = {
     (inclusive, bounded): (
         f"SELECT {_LIST_COLS} FROM objects WHERE bucket_id = ? AND key {'>=' if inclusive else '>'} ?"
-        f"{' AND key < ?' if bounded else ''} AND {_LIST_VISIBLE} ORDER BY key LIMIT ?"
+        f"{' AND key < ?' if bounded else ''} AND {_LIST_VISIBLE} ORDER BY key, version_id LIMIT ?"
     )
     for inclusive in (False, True)
     for bounded in (False, True)
@@ -218,7 +221,14 @@ def _write_object_row(
         obj.storage_class,
     )
     conn.execute(
-        _SQL_OBJECT_REPLACE, (*columns, last_modified, encode_manifest(obj.manifest), _dumps(obj.tags))
+        _SQL_OBJECT_REPLACE,
+        (
+            *columns,
+            last_modified,
+            encode_manifest(obj.manifest),
+            _dumps(obj.tags),
+            dumps_sizes(obj.part_sizes),
+        ),
     )
     return replace(obj, last_modified=last_modified, is_latest=True)
 

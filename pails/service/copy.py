@@ -81,6 +81,7 @@ class CopyService:
                 storage_class=storage_class or source.storage_class,
                 manifest=source.manifest,
                 tags=source.tags if tags is None else tags,
+                part_sizes=source.part_sizes,  # a copy keeps the parts layout, as in S3
             )
             shared = SharedChunks(
                 bucket_id=source.bucket_id,

@@ -257,6 +257,9 @@ def test_get_part_number_of_single_part_object(s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.head_object(Bucket=bucket, Key="k", PartNumber=2)
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 416
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="k", PartNumber=2)
+    assert err(e) == ("InvalidPartNumber", 416)
 
 
 def test_s3transfer_upload_and_ranged_download(s3, bucket, tmp_path):
@@ -421,3 +424,74 @@ def test_two_gib_multipart_memory_bound(start_server):
     assert s3.head_object(Bucket=bucket, Key="huge")["ContentLength"] == total
     print(f"server RSS: baseline {baseline / MiB:.0f} MiB, peak {peak / MiB:.0f} MiB")
     assert peak < 300 * MiB, f"RSS peaked at {peak / MiB:.0f} MiB (baseline {baseline / MiB:.0f})"
+
+
+def complete(s3, bucket: str, key: str, parts: list[bytes]) -> dict:
+    upload_id, done = upload(s3, bucket, key, parts)
+    return s3.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": done}
+    )
+
+
+def test_get_and_head_by_part_number(s3, bucket):
+    parts = [os.urandom(PART), os.urandom(PART + 7), b"the last part"]
+    etag = complete(s3, bucket, "mp", parts)["ETag"]
+    total = sum(len(p) for p in parts)
+    got = s3.get_object(Bucket=bucket, Key="mp", PartNumber=2)
+    assert got["Body"].read() == parts[1]
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert got["PartsCount"] == 3
+    assert got["ETag"] == etag
+    assert got["ContentRange"] == f"bytes {PART}-{2 * PART + 6}/{total}"
+    got = s3.get_object(Bucket=bucket, Key="mp", PartNumber=3)
+    assert got["Body"].read() == parts[2]
+    assert got["ContentRange"] == f"bytes {total - len(parts[2])}-{total - 1}/{total}"
+    head = s3.head_object(Bucket=bucket, Key="mp", PartNumber=1)
+    assert head["ContentLength"] == PART
+    assert head["PartsCount"] == 3
+    assert head["ETag"] == etag
+    assert head["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert head["ContentRange"] == f"bytes 0-{PART - 1}/{total}"
+
+
+def test_part_number_errors(s3, bucket):
+    complete(s3, bucket, "mp", [os.urandom(PART), b"tail"])
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="mp", PartNumber=3)
+    assert err(e) == ("InvalidPartNumber", 416)
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="mp", PartNumber=3)
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 416
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="mp", PartNumber=1, Range="bytes=0-9")
+    assert err(e) == ("InvalidRequest", 400)
+
+
+def test_copy_keeps_the_parts_layout(s3, bucket):
+    parts = [os.urandom(PART), b"tail"]
+    complete(s3, bucket, "mp", parts)
+    s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "mp"})
+    got = s3.get_object(Bucket=bucket, Key="copy", PartNumber=2)
+    assert got["Body"].read() == b"tail"
+    assert got["PartsCount"] == 2
+
+
+def test_attributes_list_parts(s3, bucket):
+    parts = [os.urandom(PART), os.urandom(PART), b"tail"]
+    complete(s3, bucket, "mp", parts)
+    got = s3.get_object_attributes(Bucket=bucket, Key="mp", ObjectAttributes=["ObjectParts"])
+    listed = got["ObjectParts"]
+    assert listed["TotalPartsCount"] == 3 and listed["IsTruncated"] is False
+    assert [(p["PartNumber"], p["Size"]) for p in listed["Parts"]] == [(1, PART), (2, PART), (3, 4)]
+    got = s3.get_object_attributes(
+        Bucket=bucket, Key="mp", ObjectAttributes=["ObjectParts"], MaxParts=1, PartNumberMarker=1
+    )
+    listed = got["ObjectParts"]
+    assert [(p["PartNumber"], p["Size"]) for p in listed["Parts"]] == [(2, PART)]
+    assert listed["IsTruncated"] is True and listed["NextPartNumberMarker"] == 2
+    got = s3.get_object_attributes(
+        Bucket=bucket, Key="mp", ObjectAttributes=["ObjectParts"], PartNumberMarker=2
+    )
+    listed = got["ObjectParts"]
+    assert [p["PartNumber"] for p in listed["Parts"]] == [3]
+    assert listed["IsTruncated"] is False

@@ -67,15 +67,26 @@ def _checksum_xml(obj: ObjectVersion) -> str:
     return "<Checksum>" + "".join(items) + "</Checksum>"
 
 
-def _parts_xml(count: int, marker: int, max_parts: int) -> str:
-    # The row keeps no per-part sizes or checksums (completion only concatenates manifests), so
-    # S3's rule for objects without per-part checksums applies: the count, no <Part> elements.
+def _parts_xml(obj: ObjectVersion, count: int, marker: int, max_parts: int) -> str:
+    """ObjectParts: the count, and a page of <Part> (number, size) after `marker` when the row
+    records the part sizes (objects completed before schema version 5 answer only the count).
+    Per-part checksums are not kept once an upload completes, so parts carry none."""
+    sizes = obj.part_sizes
+    last = max(marker, min(len(sizes), marker + max_parts))
+    listed = [(number, sizes[number - 1]) for number in range(marker + 1, last + 1)]
+    truncated = last < len(sizes)
     items = [
         xml.element("PartsCount", count),
         xml.element("PartNumberMarker", marker),
-        xml.element("MaxParts", max_parts),
-        xml.element("IsTruncated", "false"),
     ]
+    if listed:
+        items.append(xml.element("NextPartNumberMarker", listed[-1][0]))
+    items += [
+        xml.element("MaxParts", max_parts),
+        xml.element("IsTruncated", "true" if truncated else "false"),
+    ]
+    for number, size in listed:
+        items.append("<Part>" + xml.element("PartNumber", number) + xml.element("Size", size) + "</Part>")
     return "<ObjectParts>" + "".join(items) + "</ObjectParts>"
 
 
@@ -92,7 +103,7 @@ async def get_object_attributes(ctx: RequestContext) -> web.StreamResponse:
     if "Checksum" in wanted:
         parts.append(_checksum_xml(obj))
     if "ObjectParts" in wanted and (count := parts_count(obj)) is not None:
-        parts.append(_parts_xml(count, marker, max_parts))
+        parts.append(_parts_xml(obj, count, marker, max_parts))
     if "StorageClass" in wanted:
         parts.append(xml.element("StorageClass", obj.storage_class))
     if "ObjectSize" in wanted:

@@ -114,7 +114,7 @@ def _http_time(value: str | None) -> float | None:
         return None
 
 
-def _object_headers(ctx: RequestContext, obj: ObjectVersion) -> dict[str, str]:
+def _object_headers(ctx: RequestContext, obj: ObjectVersion, *, whole: bool = True) -> dict[str, str]:
     headers = {
         "ETag": f'"{obj.etag}"',
         "Last-Modified": http_date(obj.last_modified),
@@ -130,7 +130,7 @@ def _object_headers(ctx: RequestContext, obj: ObjectVersion) -> dict[str, str]:
     if obj.tags:
         headers["x-amz-tagging-count"] = str(len(obj.tags))
     # A checksum describes the whole object, so S3 leaves it out of ranged responses.
-    whole = "Range" not in ctx.request.headers
+    whole = whole and "Range" not in ctx.request.headers
     if whole and ctx.request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
         for algorithm, value in obj.checksums.items():
             headers[header_name(algorithm)] = value
@@ -140,29 +140,42 @@ def _object_headers(ctx: RequestContext, obj: ObjectVersion) -> dict[str, str]:
     return headers
 
 
-def _check_part_of(obj: ObjectVersion, value: str) -> None:
-    """GET/HEAD ?partNumber=N: part 1 of an object uploaded in one piece is the whole object."""
+def _part_range(obj: ObjectVersion, value: str) -> tuple[int, int] | None:
+    """GET/HEAD ?partNumber=N: the byte range [start, end) of part N of a multipart object, or
+    None for an object uploaded in one piece, whose part 1 is the whole object."""
     number = check_part_number(value)
-    if "-" in obj.etag:
-        raise S3Error("NotImplemented", "GET by partNumber of a multipart object is not supported yet.")
+    if obj.part_sizes:
+        if number > len(obj.part_sizes):
+            raise S3Error("InvalidPartNumber", "The requested partnumber is not satisfiable", status=416)
+        start = sum(obj.part_sizes[: number - 1])
+        return start, start + obj.part_sizes[number - 1]
+    if "-" in obj.etag:  # completed before part sizes were recorded (schema version 5)
+        raise S3Error(
+            "NotImplemented", "GET by partNumber is not supported for this object (no part sizes recorded)."
+        )
     if number != 1:
         raise S3Error("InvalidPartNumber", "The requested partnumber is not satisfiable", status=416)
+    return None
 
 
 async def get_object(ctx: RequestContext) -> web.StreamResponse:
     request = ctx.request
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     version_id = ctx.query.get("versionId")
+    part_number = ctx.query.get("partNumber")
+    if part_number is not None and "Range" in request.headers:
+        raise S3Error("InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
     obj = await ctx.services.objects.head(bucket, ctx.key, version_id)
     _check_conditions(request, obj)
-    if "partNumber" in ctx.query:
-        _check_part_of(obj, ctx.query["partNumber"])
-    headers = _object_headers(ctx, obj)
+    part = _part_range(obj, part_number) if part_number is not None else None
+    headers = _object_headers(ctx, obj, whole=part is None)
     if version_id is not None or obj.version_id != "null":
         headers["x-amz-version-id"] = obj.version_id
-    byte_range = parse_range(request.headers.get("Range"), obj.size)
+    byte_range = part if part is not None else parse_range(request.headers.get("Range"), obj.size)
     status = 200
     start, end = 0, obj.size
+    if part is not None:
+        headers["x-amz-mp-parts-count"] = str(len(obj.part_sizes))
     if byte_range is not None:
         start, end = byte_range
         status = 206
