@@ -11,6 +11,7 @@ from pails.data.engine import ChunkStore
 from pails.errors import S3Error
 from pails.limits import MAX_KEY_BYTES
 from pails.meta.models import Bucket, DeleteOutcome, ListPage, ObjectVersion, VersionPage, WriteCondition
+from pails.meta.rules import is_version_id
 from pails.meta.store import MetadataStore, NoSuchBucketError, NoSuchKeyError, PreconditionFailedError
 from pails.service.bodies import StoredBody, read_range, store_body
 from pails.service.verify import verify_stored
@@ -39,11 +40,19 @@ def condition_error(exc: PreconditionFailedError | NoSuchKeyError, key: str) -> 
 
 
 def check_version_id(version_id: str) -> None:
+    """A versionId that Pails can never have issued is a client error (400), as in S3; a
+    well-formed id that names nothing is NoSuchVersion (404), decided by the lookup."""
     if not version_id:
         raise S3Error(
             "InvalidArgument",
             "Version id cannot be the empty string",
             extra={"ArgumentName": "versionId", "ArgumentValue": ""},
+        )
+    if not is_version_id(version_id):
+        raise S3Error(
+            "InvalidArgument",
+            "Invalid version id specified",
+            extra={"ArgumentName": "versionId", "ArgumentValue": version_id},
         )
 
 

@@ -112,6 +112,11 @@ def test_every_write_gets_a_version_and_old_ones_stay_readable(s3, vbucket):
         with pytest.raises(ClientError) as e:
             s3.head_object(Bucket=vbucket, Key="k", VersionId=bad)
         assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    # An id Pails could never have issued is a malformed argument, not a missing version.
+    for malformed in ["not-a-version", "0" * 31, "Z" * 32]:
+        with pytest.raises(ClientError) as e:
+            s3.get_object(Bucket=vbucket, Key="k", VersionId=malformed)
+        assert err(e) == ("InvalidArgument", 400)
     listed = s3.list_objects_v2(Bucket=vbucket)
     assert [(o["Key"], o["Size"]) for o in listed["Contents"]] == [("k", 4)]
 
