@@ -145,6 +145,7 @@ class Upload:
     user_metadata: dict[str, str] = field(default_factory=dict)
     storage_class: str = "STANDARD"
     checksum_algorithm: str = ""  # "" or one of pails.checksums.ALGORITHMS
+    checksum_type: str = ""  # "" (no algorithm), "COMPOSITE" or "FULL_OBJECT"
     state: str = "uploading"  # "uploading", "complete" or "aborted"
     final_etag: str | None = None
     tags: dict[str, str] = field(default_factory=dict)  # x-amz-tagging, for the completed object

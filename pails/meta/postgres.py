@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any, TypeVar
@@ -60,6 +60,7 @@ from pails.meta.rows import (
     bucket_of,
     object_of,
     part_of,
+    upload_checksum_column,
     upload_of,
 )
 from pails.meta.rules import assemble_parts, check_write_condition, completed_object, version_for_write
@@ -859,7 +860,7 @@ class PostgresMetadataStore:
             dumps(upload.headers),
             dumps(upload.user_metadata),
             upload.storage_class,
-            upload.checksum_algorithm,
+            upload_checksum_column(upload),
             dumps(upload.tags),
         )
 
@@ -969,6 +970,7 @@ class PostgresMetadataStore:
         last_modified: float,
         min_part_size: int,
         condition: WriteCondition | None = None,
+        expected_checksums: Mapping[str, str] | None = None,
     ) -> ObjectVersion:
         encoded_key = key.encode("utf-8")
 
@@ -985,7 +987,12 @@ class PostgresMetadataStore:
                 p.part_number: p for p in map(part_of, await conn.fetch(_SQL_PARTS_ALL, bucket_id, upload_id))
             }
             assembled = assemble_parts(
-                requested, parts, min_part_size=min_part_size, checksum_algorithm=upload.checksum_algorithm
+                requested,
+                parts,
+                min_part_size=min_part_size,
+                checksum_algorithm=upload.checksum_algorithm,
+                checksum_type=upload.checksum_type,
+                expected_checksums=expected_checksums,
             )
             obj = completed_object(upload, assembled, key=key, last_modified=last_modified)
             # The named parts' references move to the object; the others are dropped.

@@ -22,6 +22,19 @@ UPLOAD_COLS = (
 PART_COLS = "bucket_id, upload_id, part_number, size, etag, checksums, last_modified, manifest"
 
 
+def upload_checksum_column(upload: Upload) -> str:
+    """uploads.checksum_algorithm holds the algorithm and, for FULL_OBJECT, ":FULL_OBJECT" after
+    it ("CRC32:FULL_OBJECT"); a bare algorithm is COMPOSITE, as every row before FULL_OBJECT was."""
+    if upload.checksum_algorithm and upload.checksum_type == "FULL_OBJECT":
+        return upload.checksum_algorithm + ":FULL_OBJECT"
+    return upload.checksum_algorithm
+
+
+def upload_checksum_type(column: str) -> str:
+    algorithm, _, kind = column.partition(":")
+    return (kind or "COMPOSITE") if algorithm else ""
+
+
 def bucket_of(row: Any) -> Bucket:
     return Bucket(
         id=row[0], name=row[1], owner_id=row[2], region=row[3], created_at=row[4], versioning=row[5]
@@ -60,7 +73,8 @@ def upload_of(row: Any) -> Upload:
         headers=loads(row[6]),
         user_metadata=loads(row[7]),
         storage_class=row[8],
-        checksum_algorithm=row[9],
+        checksum_algorithm=row[9].partition(":")[0],
+        checksum_type=upload_checksum_type(row[9]),
         final_etag=row[10],
         tags=loads(row[11]),
     )

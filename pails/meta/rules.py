@@ -10,9 +10,10 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pails.checksums import new_checksum
+from pails.checksums import combine_b64, new_checksum
 from pails.meta.models import ChunkRef, ObjectVersion, Part, Upload, WriteCondition
 from pails.meta.store import (
+    ChecksumMismatchError,
     EntityTooSmallError,
     InvalidPartError,
     InvalidPartOrderError,
@@ -76,6 +77,30 @@ def composite_checksum(algorithm: str, values: Sequence[str]) -> str:
     return f"{summed.b64digest()}-{len(values)}"
 
 
+def checksum_type_of(obj: ObjectVersion) -> str:
+    """An object's checksum type: COMPOSITE when its checksum is "<base64>-<parts>" (a checksum of
+    the parts' checksums), else FULL_OBJECT (single PUTs, and FULL_OBJECT multipart uploads)."""
+    return "COMPOSITE" if any("-" in value for value in obj.checksums.values()) else "FULL_OBJECT"
+
+
+def check_expected_checksums(
+    expected: Mapping[str, str], computed: Mapping[str, str], checksum_type: str
+) -> None:
+    """CompleteMultipartUpload's x-amz-checksum-<alg> (the whole object's checksum; for a COMPOSITE
+    upload with or without its "-<parts>") and x-amz-checksum-type ("type" here) must match."""
+    for algorithm, value in expected.items():
+        if algorithm == "type":
+            if value.strip().upper() != (checksum_type or "COMPOSITE"):
+                raise ChecksumMismatchError("type")
+            continue
+        actual = computed.get(algorithm)
+        if actual is None or value.strip() not in (
+            actual,
+            actual.rpartition("-")[0] if "-" in actual else actual,
+        ):
+            raise ChecksumMismatchError(algorithm)
+
+
 @dataclass(frozen=True, slots=True)
 class Assembled:
     manifest: tuple[ChunkRef, ...]
@@ -118,10 +143,16 @@ def assemble_parts(
     *,
     min_part_size: int,
     checksum_algorithm: str = "",
+    checksum_type: str = "",
+    expected_checksums: Mapping[str, str] | None = None,
 ) -> Assembled:
     """Validate a CompleteMultipartUpload part list against the stored parts, in S3's order of
     checks: ascending order, then each part exists with that ETag (and checksum, when given), then
-    every part but the last has at least min_part_size bytes."""
+    every part but the last has at least min_part_size bytes, then the object's checksum against
+    `expected_checksums` (ChecksumMismatchError).
+
+    The object's checksum: with checksum_type FULL_OBJECT, the parts' CRCs combined in part order
+    into the CRC of the whole object (no data read); otherwise the composite "<base64>-<parts>"."""
     if not requested:
         raise InvalidPartError("no parts")
     previous = 0
@@ -145,9 +176,14 @@ def assemble_parts(
     if checksum_algorithm and all(checksum_algorithm in part.checksums for part in parts):
         try:
             values = [part.checksums[checksum_algorithm] for part in parts]
-            checksums[checksum_algorithm] = composite_checksum(checksum_algorithm, values)
+            if checksum_type == "FULL_OBJECT":
+                sized = [(value, part.size) for value, part in zip(values, parts, strict=True)]
+                checksums[checksum_algorithm] = combine_b64(checksum_algorithm, sized)
+            else:
+                checksums[checksum_algorithm] = composite_checksum(checksum_algorithm, values)
         except (binascii.Error, ValueError):
             pass
+    check_expected_checksums(expected_checksums or {}, checksums, checksum_type)
     return Assembled(
         manifest=tuple(ref for part in parts for ref in part.manifest),
         size=sum(part.size for part in parts),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
@@ -22,7 +22,7 @@ from pails.meta.encoding import encode_manifest
 from pails.meta.encoding import manifest_chunk_ids as _chunk_ids
 from pails.meta.listing import KeyIdListingPlan
 from pails.meta.models import ObjectVersion, Part, SharedChunks, Upload, UploadPage, WriteCondition
-from pails.meta.rows import PART_COLS, UPLOAD_COLS, part_of, upload_of
+from pails.meta.rows import PART_COLS, UPLOAD_COLS, part_of, upload_checksum_column, upload_of
 from pails.meta.rules import assemble_parts, completed_object
 from pails.meta.store import NoSuchBucketError, NoSuchUploadError, SourceChangedError
 
@@ -160,7 +160,7 @@ class SqliteMultipart:
             _dumps(upload.headers),
             _dumps(upload.user_metadata),
             upload.storage_class,
-            upload.checksum_algorithm,
+            upload_checksum_column(upload),
             None,
             _dumps(upload.tags),
         )
@@ -261,6 +261,7 @@ class SqliteMultipart:
         last_modified: float,
         min_part_size: int,
         condition: WriteCondition | None = None,
+        expected_checksums: Mapping[str, str] | None = None,
     ) -> ObjectVersion:
         encoded_key = key.encode("utf-8")
         where = (bucket_id, upload_id)
@@ -280,6 +281,8 @@ class SqliteMultipart:
                 parts,
                 min_part_size=min_part_size,
                 checksum_algorithm=upload.checksum_algorithm,
+                checksum_type=upload.checksum_type,
+                expected_checksums=expected_checksums,
             )
             obj = completed_object(upload, assembled, key=key, last_modified=last_modified)
             # The named parts' references move to the object; the others are dropped.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Protocol
 
 from pails.meta.models import (
@@ -55,6 +55,10 @@ class InvalidPartError(Exception):
 
 class InvalidPartOrderError(Exception):
     """A completion listed its parts out of ascending order (or one twice)."""
+
+
+class ChecksumMismatchError(Exception):
+    """A completion stated the object's checksum (or checksum type), and it is not the upload's."""
 
 
 class EntityTooSmallError(Exception):
@@ -256,10 +260,12 @@ class MetadataStore(Protocol):
         last_modified: float,
         min_part_size: int,
         condition: WriteCondition | None = None,
+        expected_checksums: Mapping[str, str] | None = None,
     ) -> ObjectVersion:
         """In one transaction: check the upload (NoSuchUploadError), assemble the requested
         (part number, ETag, checksums) with pails.meta.rules.assemble_parts (InvalidPartError,
-        InvalidPartOrderError, EntityTooSmallError), check `condition`, commit the object whose
+        InvalidPartOrderError, EntityTooSmallError, and ChecksumMismatchError when
+        `expected_checksums` (the request's x-amz-checksum-<alg> / x-amz-checksum-type) disagree), check `condition`, commit the object whose
         manifest is the parts' chunk lists (no data is touched), drop the part rows, release
         the chunks of parts not named, mark the upload 'complete' with its ETag.
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import AsyncIterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pails.data.engine import ChunkStore
@@ -16,6 +16,7 @@ from pails.errors import S3Error
 from pails.limits import MAX_PART_NUMBER, MIN_PART_SIZE
 from pails.meta.models import Bucket, ObjectVersion, Part, SharedChunks, Upload, UploadPage, WriteCondition
 from pails.meta.store import (
+    ChecksumMismatchError,
     EntityTooSmallError,
     InvalidPartError,
     InvalidPartOrderError,
@@ -79,6 +80,7 @@ class MultipartService:
         user_metadata: dict[str, str],
         storage_class: str,
         checksum_algorithm: str,
+        checksum_type: str = "",
         tags: dict[str, str] | None = None,
     ) -> Upload:
         validate_key(key)
@@ -92,6 +94,7 @@ class MultipartService:
             user_metadata=user_metadata,
             storage_class=storage_class,
             checksum_algorithm=checksum_algorithm,
+            checksum_type=checksum_type,
             tags=tags or {},
         )
         try:
@@ -204,6 +207,7 @@ class MultipartService:
         upload_id: str,
         requested: Sequence[tuple[int, str, dict[str, str]]],
         condition: WriteCondition | None,
+        expected_checksums: Mapping[str, str] | None = None,
     ) -> ObjectVersion:
         try:
             return await self._meta.complete_upload(
@@ -214,9 +218,15 @@ class MultipartService:
                 last_modified=time.time(),
                 min_part_size=self.min_part_size,
                 condition=condition,
+                expected_checksums=expected_checksums,
             )
         except NoSuchUploadError:
             raise no_such_upload(upload_id) from None
+        except ChecksumMismatchError as exc:
+            what = "checksum type" if exc.args and exc.args[0] == "type" else "checksum"
+            raise S3Error(
+                "BadDigest", f"The {what} you specified did not match the multipart object's {what}."
+            ) from None
         except InvalidPartOrderError:
             raise S3Error("InvalidPartOrder") from None
         except InvalidPartError as exc:

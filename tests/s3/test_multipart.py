@@ -193,7 +193,112 @@ def test_checksum_algorithm_composite(s3, bucket):
     )
     raw = b"".join(base64.b64decode(p["ChecksumCRC32"]) for p in done)
     assert r["ChecksumCRC32"] == base64.b64encode(zlib.crc32(raw).to_bytes(4, "big")).decode() + "-2"
+    assert r["ChecksumType"] == "COMPOSITE"
+    head = s3.head_object(Bucket=bucket, Key="c", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"] == r["ChecksumCRC32"] and head["ChecksumType"] == "COMPOSITE"
     assert s3.get_object(Bucket=bucket, Key="c", ChecksumMode="ENABLED")["Body"].read() == b"".join(parts)
+
+
+def b64_crc32(data: bytes) -> str:
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+
+def _upload_crc32_parts(s3, bucket: str, key: str, upload_id: str, parts: list[bytes]) -> list[dict]:
+    done = []
+    for n, data in enumerate(parts, 1):
+        r = s3.upload_part(
+            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=n, Body=data, ChecksumCRC32=b64_crc32(data)
+        )
+        assert r["ChecksumCRC32"] == b64_crc32(data)
+        done.append({"PartNumber": n, "ETag": r["ETag"], "ChecksumCRC32": r["ChecksumCRC32"]})
+    return done
+
+
+def test_checksum_type_full_object(s3, bucket):
+    parts = [os.urandom(PART), os.urandom(PART + 3), b"the end"]
+    body = b"".join(parts)
+    created = s3.create_multipart_upload(
+        Bucket=bucket, Key="f", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT"
+    )
+    assert created["ChecksumAlgorithm"] == "CRC32" and created["ChecksumType"] == "FULL_OBJECT"
+    upload_id = created["UploadId"]
+    done = _upload_crc32_parts(s3, bucket, "f", upload_id, parts)
+    listed = s3.list_parts(Bucket=bucket, Key="f", UploadId=upload_id)
+    assert listed["ChecksumAlgorithm"] == "CRC32" and listed.get("ChecksumType") == "FULL_OBJECT"
+    r = s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="f",
+        UploadId=upload_id,
+        MultipartUpload={"Parts": done},
+        ChecksumCRC32=b64_crc32(body),
+        ChecksumType="FULL_OBJECT",
+    )
+    assert r["ChecksumCRC32"] == b64_crc32(body) and r["ChecksumType"] == "FULL_OBJECT"
+    assert r["ETag"] == mp_etag(parts)
+    head = s3.head_object(Bucket=bucket, Key="f", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"] == b64_crc32(body) and head["ChecksumType"] == "FULL_OBJECT"
+    got = s3.get_object(Bucket=bucket, Key="f", ChecksumMode="ENABLED")
+    assert got["ChecksumCRC32"] == b64_crc32(body) and got["ChecksumType"] == "FULL_OBJECT"
+    assert got["Body"].read() == body  # botocore validates the full-object CRC32 as it reads
+    attrs = s3.get_object_attributes(Bucket=bucket, Key="f", ObjectAttributes=["Checksum"])
+    assert attrs["Checksum"] == {"ChecksumCRC32": b64_crc32(body), "ChecksumType": "FULL_OBJECT"}
+
+
+def test_full_object_checksum_mismatch_is_bad_digest(s3, bucket):
+    parts = [os.urandom(PART), b"tail"]
+    upload_id = s3.create_multipart_upload(
+        Bucket=bucket, Key="m", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT"
+    )["UploadId"]
+    done = _upload_crc32_parts(s3, bucket, "m", upload_id, parts)
+    mpu = {"Parts": done}
+    with pytest.raises(ClientError) as exc:
+        s3.complete_multipart_upload(
+            Bucket=bucket, Key="m", UploadId=upload_id, MultipartUpload=mpu, ChecksumCRC32=b64_crc32(b"nope")
+        )
+    assert err(exc) == ("BadDigest", 400)
+    with pytest.raises(ClientError) as exc:
+        s3.complete_multipart_upload(
+            Bucket=bucket, Key="m", UploadId=upload_id, MultipartUpload=mpu, ChecksumType="COMPOSITE"
+        )
+    assert err(exc) == ("BadDigest", 400)
+    # nothing was committed: no object, the upload and its parts are still there
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="m")
+    assert err(exc)[1] == 404
+    assert len(s3.list_parts(Bucket=bucket, Key="m", UploadId=upload_id)["Parts"]) == 2
+    r = s3.complete_multipart_upload(Bucket=bucket, Key="m", UploadId=upload_id, MultipartUpload=mpu)
+    assert r["ChecksumCRC32"] == b64_crc32(b"".join(parts)) and r["ChecksumType"] == "FULL_OBJECT"
+
+
+def test_checksum_type_defaults_and_invalid_combinations(s3, bucket):
+    r = s3.create_multipart_upload(Bucket=bucket, Key="d", ChecksumAlgorithm="CRC64NVME")
+    assert r["ChecksumType"] == "FULL_OBJECT"
+    r = s3.create_multipart_upload(Bucket=bucket, Key="d", ChecksumAlgorithm="CRC32C")
+    assert r["ChecksumType"] == "COMPOSITE"
+    for algorithm, kind in (("SHA256", "FULL_OBJECT"), ("SHA1", "FULL_OBJECT"), ("CRC64NVME", "COMPOSITE")):
+        with pytest.raises(ClientError) as exc:
+            s3.create_multipart_upload(Bucket=bucket, Key="d", ChecksumAlgorithm=algorithm, ChecksumType=kind)
+        assert err(exc) == ("InvalidRequest", 400), (algorithm, kind)
+
+
+def test_crc64nvme_full_object_by_default(s3, bucket):
+    from awscrt import checksums as crt
+
+    parts = [os.urandom(PART), os.urandom(1000)]
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="n", ChecksumAlgorithm="CRC64NVME")["UploadId"]
+    done = []
+    for n, data in enumerate(parts, 1):
+        r = s3.upload_part(
+            Bucket=bucket, Key="n", UploadId=upload_id, PartNumber=n, Body=data, ChecksumAlgorithm="CRC64NVME"
+        )
+        done.append({"PartNumber": n, "ETag": r["ETag"], "ChecksumCRC64NVME": r["ChecksumCRC64NVME"]})
+    r = s3.complete_multipart_upload(
+        Bucket=bucket, Key="n", UploadId=upload_id, MultipartUpload={"Parts": done}
+    )
+    whole = base64.b64encode(crt.crc64nvme(b"".join(parts)).to_bytes(8, "big")).decode()
+    assert r["ChecksumCRC64NVME"] == whole and r["ChecksumType"] == "FULL_OBJECT"
+    head = s3.head_object(Bucket=bucket, Key="n", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC64NVME"] == whole and head["ChecksumType"] == "FULL_OBJECT"
 
 
 def test_list_parts_pagination(s3, bucket):

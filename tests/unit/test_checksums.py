@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import itertools
 import os
+import zlib
 
 import google_crc32c
 import pytest
+from awscrt import checksums as crt_checksums
 from botocore import httpchecksum as bc
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,6 +18,9 @@ from pails.checksums import (
     ALGORITHMS,
     algorithm_of_header,
     b64_checksum,
+    checksum_type_for,
+    combine_b64,
+    crc_combine,
     header_name,
     new_checksum,
     normalize_algorithm,
@@ -107,3 +112,86 @@ def test_unknown_algorithm(bad: str) -> None:
     assert e.value.code == "InvalidRequest"
     with pytest.raises(S3Error):
         header_name(bad)
+
+
+# crc_combine: the CRC of A + B from crc(A), crc(B) and len(B), checked against the C libraries.
+
+_CRCS = {
+    "CRC32": zlib.crc32,
+    "CRC32C": google_crc32c.value,
+    "CRC64NVME": crt_checksums.crc64nvme,
+}
+
+
+@pytest.mark.parametrize("algorithm", sorted(_CRCS))
+@settings(max_examples=150, deadline=None)
+@given(data=st.binary(max_size=3000), cuts=st.lists(st.integers(min_value=0, max_value=3000), max_size=6))
+def test_crc_combine_over_random_splits(algorithm: str, data: bytes, cuts: list[int]) -> None:
+    crc = _CRCS[algorithm]
+    bounds = [0, *sorted(min(c, len(data)) for c in cuts), len(data)]
+    pieces = [data[a:b] for a, b in itertools.pairwise(bounds)]
+    combined = crc(b"")
+    for piece in pieces:
+        combined = crc_combine(combined, crc(piece), len(piece), algorithm)
+    assert combined == crc(data)
+    width = 8 if algorithm == "CRC64NVME" else 4
+    sized = [(base64.b64encode(crc(p).to_bytes(width, "big")).decode(), len(p)) for p in pieces]
+    assert combine_b64(algorithm, sized) == b64_checksum(algorithm, data)
+
+
+@pytest.mark.parametrize("algorithm", sorted(_CRCS))
+def test_crc_combine_large_lengths(algorithm: str) -> None:
+    """Long B (the shift operator's squarings): zero runs of awkward sizes, and 5 GiB by algebra
+    (appending n zero bytes to A and then B's is the same as B = zeros + B)."""
+    crc = _CRCS[algorithm]
+    a, b = os.urandom(1000), os.urandom(777)
+    for zeros in (1, 255, 4096, 65537, 1 << 20):
+        tail = bytes(zeros) + b
+        assert crc_combine(crc(a), crc(tail), len(tail), algorithm) == crc(a + tail)
+    # 8 GiB of zeros by doubling 1 MiB (each step a combine), then associativity across it:
+    # (A + Z) + B == A + (Z + B), which exercises the shift operator's large powers.
+    n, zeros_crc = 1 << 20, crc(bytes(1 << 20))
+    for _ in range(13):
+        zeros_crc, n = crc_combine(zeros_crc, zeros_crc, n, algorithm), 2 * n
+    assert n == 8 << 30
+    left = crc_combine(crc_combine(crc(a), zeros_crc, n, algorithm), crc(b), len(b), algorithm)
+    right = crc_combine(crc(a), crc_combine(zeros_crc, crc(b), len(b), algorithm), n + len(b), algorithm)
+    assert left == right
+    assert crc_combine(crc(a), crc(b""), 0, algorithm) == crc(a)
+
+
+def test_crc_combine_polynomials_and_errors() -> None:
+    # the known check values of "123456789", reached through combining single bytes
+    checks = {"CRC32": 0xCBF43926, "CRC32C": 0xE3069283, "CRC64NVME": 0xAE8B14860A799888}
+    for algorithm, check in checks.items():
+        crc = _CRCS[algorithm]
+        value = crc(b"")
+        for byte in b"123456789":
+            value = crc_combine(value, crc(bytes([byte])), 1, algorithm)
+        assert value == check, algorithm
+    with pytest.raises(ValueError):
+        crc_combine(0, 0, 1, "SHA256")
+    with pytest.raises(ValueError):
+        crc_combine(0, 0, -1, "CRC32")
+    with pytest.raises(ValueError):
+        combine_b64("CRC32", [("AAAAAAAAAAA=", 1)])  # 8 bytes, not 4
+
+
+def test_checksum_type_rules() -> None:
+    assert checksum_type_for("", "") == ""
+    assert checksum_type_for("CRC32", "") == "COMPOSITE"
+    assert checksum_type_for("CRC32C", "") == "COMPOSITE"
+    assert checksum_type_for("SHA256", "") == "COMPOSITE"
+    assert checksum_type_for("CRC64NVME", "") == "FULL_OBJECT"
+    assert checksum_type_for("CRC32", "full_object") == "FULL_OBJECT"
+    assert checksum_type_for("CRC32C", "COMPOSITE") == "COMPOSITE"
+    for algorithm, kind in (
+        ("SHA1", "FULL_OBJECT"),
+        ("SHA256", "FULL_OBJECT"),
+        ("CRC64NVME", "COMPOSITE"),
+        ("CRC32", "BOTH"),
+        ("", "FULL_OBJECT"),
+    ):
+        with pytest.raises(S3Error) as exc:
+            checksum_type_for(algorithm, kind)
+        assert exc.value.code == "InvalidRequest"

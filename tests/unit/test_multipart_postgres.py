@@ -15,6 +15,7 @@ from test_multipart_store import (
     test_conditional_put,
     test_delete_bucket_drops_uploads,
     test_shared_chunks_are_freed_with_their_last_reference,
+    test_upload_checksum_type_round_trip,
     test_upload_lifecycle_and_references,
 )
 
@@ -24,6 +25,7 @@ __all__ = [
     "test_conditional_put",
     "test_delete_bucket_drops_uploads",
     "test_shared_chunks_are_freed_with_their_last_reference",
+    "test_upload_checksum_type_round_trip",
     "test_upload_lifecycle_and_references",
 ]
 

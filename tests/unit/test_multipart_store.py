@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from pails.meta.models import ChunkRef, ObjectVersion, Part, SharedChunks, Uploa
 from pails.meta.rules import assemble_parts, check_write_condition, multipart_etag
 from pails.meta.sqlite import SqliteMetadataStore
 from pails.meta.store import (
+    ChecksumMismatchError,
     EntityTooSmallError,
     InvalidPartError,
     InvalidPartOrderError,
@@ -142,3 +145,97 @@ async def test_delete_bucket_drops_uploads(store: SqliteMetadataStore) -> None:
     await store.put_part(part(b.id, "u", 1, m, "a" * 32))
     await store.delete_bucket("b")
     assert await garbage(store) == [m[0].chunk_id]
+
+
+def _crc32_b64(data: bytes) -> str:
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+
+def test_full_object_checksum_rules() -> None:
+    a, b = os.urandom(100), os.urandom(7)
+    stored = {
+        1: Part(1, "u", 1, len(a), "0" * 32, 1.0, checksums={"CRC32": _crc32_b64(a)}, manifest=(chunk(100),)),
+        2: Part(1, "u", 2, len(b), "f" * 32, 1.0, checksums={"CRC32": _crc32_b64(b)}, manifest=(chunk(7),)),
+    }
+    requested = [(1, "0" * 32, {}), (2, "f" * 32, {})]
+    whole = _crc32_b64(a + b)
+    full = assemble_parts(
+        requested, stored, min_part_size=1, checksum_algorithm="CRC32", checksum_type="FULL_OBJECT"
+    )
+    assert full.checksums == {"CRC32": whole}
+    composite = assemble_parts(
+        requested, stored, min_part_size=1, checksum_algorithm="CRC32", checksum_type="COMPOSITE"
+    )
+    assert composite.checksums["CRC32"].endswith("-2")
+    # the completion's own statement of the checksum (and type) is checked
+    for expected in ({"CRC32": whole}, {"CRC32": whole, "type": "full_object"}):
+        assemble_parts(
+            requested,
+            stored,
+            min_part_size=1,
+            checksum_algorithm="CRC32",
+            checksum_type="FULL_OBJECT",
+            expected_checksums=expected,
+        )
+    composite_value = composite.checksums["CRC32"]
+    assemble_parts(
+        requested,
+        stored,
+        min_part_size=1,
+        checksum_algorithm="CRC32",
+        checksum_type="COMPOSITE",
+        expected_checksums={"CRC32": composite_value.rpartition("-")[0]},
+    )
+    for expected in ({"CRC32": _crc32_b64(b + a)}, {"CRC32C": whole}, {"type": "COMPOSITE"}):
+        with pytest.raises(ChecksumMismatchError):
+            assemble_parts(
+                requested,
+                stored,
+                min_part_size=1,
+                checksum_algorithm="CRC32",
+                checksum_type="FULL_OBJECT",
+                expected_checksums=expected,
+            )
+
+
+async def test_upload_checksum_type_round_trip(store: SqliteMetadataStore) -> None:
+    """The type shares the checksum_algorithm column ("CRC32:FULL_OBJECT"); a bare name is COMPOSITE."""
+    b = await store.create_bucket("b", "o", "r")
+    await store.create_upload(
+        Upload(b.id, "k", "full", 1.0, checksum_algorithm="CRC32", checksum_type="FULL_OBJECT")
+    )
+    await store.create_upload(
+        Upload(b.id, "k", "comp", 1.0, checksum_algorithm="CRC32C", checksum_type="COMPOSITE")
+    )
+    await store.create_upload(Upload(b.id, "k", "none", 1.0))
+    full, comp, none = [await store.get_upload(b.id, u) for u in ("full", "comp", "none")]
+    assert full is not None and (full.checksum_algorithm, full.checksum_type) == ("CRC32", "FULL_OBJECT")
+    assert comp is not None and (comp.checksum_algorithm, comp.checksum_type) == ("CRC32C", "COMPOSITE")
+    assert none is not None and (none.checksum_algorithm, none.checksum_type) == ("", "")
+    listed = {u.upload_id: u for u in (await store.list_uploads(b.id)).uploads}
+    assert listed["full"].checksum_type == "FULL_OBJECT" and listed["full"].checksum_algorithm == "CRC32"
+    data = os.urandom(50)
+    checksums = {"CRC32": _crc32_b64(data)}
+    await store.put_part(Part(b.id, "full", 1, 50, "a" * 32, 1.0, checksums=checksums, manifest=(chunk(50),)))
+    with pytest.raises(ChecksumMismatchError):
+        await store.complete_upload(
+            b.id,
+            "full",
+            "k",
+            [(1, "a" * 32, {})],
+            last_modified=2.0,
+            min_part_size=1,
+            expected_checksums={"CRC32": _crc32_b64(b"other")},
+        )
+    assert (await store.get_upload(b.id, "full")) is not None  # nothing committed
+    assert await store.get_object(b.id, "k") is None
+    done = await store.complete_upload(
+        b.id,
+        "full",
+        "k",
+        [(1, "a" * 32, {})],
+        last_modified=2.0,
+        min_part_size=1,
+        expected_checksums={"CRC32": checksums["CRC32"]},
+    )
+    assert done.checksums == checksums

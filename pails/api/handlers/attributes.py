@@ -11,6 +11,7 @@ from pails.api.httpdate import http_date
 from pails.errors import S3Error
 from pails.limits import MAX_PART_NUMBER, MAX_PARTS_PER_LIST
 from pails.meta.models import ObjectVersion
+from pails.meta.rules import checksum_type_of
 
 ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
 _BY_LOWER = {name.lower(): name for name in ATTRIBUTES}
@@ -62,8 +63,7 @@ def _checksum_xml(obj: ObjectVersion) -> str:
     if not obj.checksums:
         return ""
     items = [xml.element("Checksum" + name, value) for name, value in sorted(obj.checksums.items())]
-    composite = any("-" in value for value in obj.checksums.values())
-    items.append(xml.element("ChecksumType", "COMPOSITE" if composite else "FULL_OBJECT"))
+    items.append(xml.element("ChecksumType", checksum_type_of(obj)))
     return "<Checksum>" + "".join(items) + "</Checksum>"
 
 

@@ -18,10 +18,17 @@ from pails.api.handlers.writes import (
     user_metadata,
     write_condition,
 )
-from pails.checksums import ALGORITHMS, header_name, normalize_algorithm
+from pails.checksums import (
+    ALGORITHMS,
+    algorithm_of_header,
+    checksum_type_for,
+    header_name,
+    normalize_algorithm,
+)
 from pails.errors import S3Error
 from pails.limits import MAX_PART_NUMBER, MAX_PART_SIZE, MAX_PARTS_PER_LIST, MAX_UPLOADS_PER_LIST
 from pails.meta.models import Part, Upload
+from pails.meta.rules import checksum_type_of
 from pails.service.multipart import PartBody, check_part_number
 from pails.service.tagging import parse_tagging_header
 
@@ -61,6 +68,8 @@ async def create_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
     request = ctx.request
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     algorithm = request.headers.get("x-amz-checksum-algorithm", "")
+    algorithm = normalize_algorithm(algorithm) if algorithm else ""
+    checksum_type = checksum_type_for(algorithm, request.headers.get("x-amz-checksum-type", ""))
     upload = await ctx.services.multipart.create(
         bucket,
         ctx.key,
@@ -68,7 +77,8 @@ async def create_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
         headers=stored_headers(request),
         user_metadata=user_metadata(request),
         storage_class=request.headers.get("x-amz-storage-class", "STANDARD"),
-        checksum_algorithm=normalize_algorithm(algorithm) if algorithm else "",
+        checksum_algorithm=algorithm,
+        checksum_type=checksum_type,
         tags=parse_tagging_header(request.headers.get("x-amz-tagging")),
     )
     body = xml.document(
@@ -82,6 +92,7 @@ async def create_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
     response = xml_response(body)
     if upload.checksum_algorithm:
         response.headers["x-amz-checksum-algorithm"] = upload.checksum_algorithm
+        response.headers["x-amz-checksum-type"] = upload.checksum_type
     return response
 
 
@@ -139,12 +150,26 @@ def _requested_parts(body: bytes) -> list[tuple[int, str, dict[str, str]]]:
     return requested
 
 
+def _expected_checksums(ctx: RequestContext) -> dict[str, str]:
+    """The whole object's checksum(s) the completion states (x-amz-checksum-<alg>), and the
+    checksum type under the key "type" (x-amz-checksum-type): to verify before committing."""
+    expected: dict[str, str] = {}
+    for name, value in ctx.request.headers.items():
+        lower = name.lower()
+        if lower == "x-amz-checksum-type":
+            expected["type"] = value
+        elif (algorithm := algorithm_of_header(lower)) is not None:
+            expected[algorithm] = value.strip()
+    return expected
+
+
 async def complete_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     upload_id = _upload_id(ctx)
     condition = write_condition(ctx.request)
     requested = _requested_parts(await read_small_body(ctx))
-    obj = await ctx.services.multipart.complete(bucket, ctx.key, upload_id, requested, condition)
+    expected = _expected_checksums(ctx)
+    obj = await ctx.services.multipart.complete(bucket, ctx.key, upload_id, requested, condition, expected)
     location = f"http://{ctx.request.host}/{bucket.name}/{xml.url_encode(ctx.key)}"
     parts = [
         xml.element("Location", location),
@@ -153,6 +178,8 @@ async def complete_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
         xml.element("ETag", f'"{obj.etag}"'),
     ]
     parts.extend(xml.element("Checksum" + name, value) for name, value in obj.checksums.items())
+    if obj.checksums:
+        parts.append(xml.element("ChecksumType", checksum_type_of(obj)))
     response = xml_response(xml.document("CompleteMultipartUploadResult", parts))
     if obj.version_id != "null":
         response.headers["x-amz-version-id"] = obj.version_id
@@ -196,6 +223,7 @@ async def list_parts(ctx: RequestContext) -> web.StreamResponse:
     ]
     if upload.checksum_algorithm:
         body.append(xml.element("ChecksumAlgorithm", upload.checksum_algorithm))
+        body.append(xml.element("ChecksumType", upload.checksum_type))
     body.extend(_part_xml(part) for part in parts)
     return xml_response(xml.document("ListPartsResult", body))
 

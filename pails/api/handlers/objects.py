@@ -24,7 +24,7 @@ from pails.data.engine import ChunkCorrupt, ChunkMissing
 from pails.errors import S3Error
 from pails.limits import MAX_KEYS_PER_DELETE, MAX_SINGLE_PUT_SIZE, SMALL_CHUNK_MAX
 from pails.meta.models import DeleteOutcome, ObjectVersion
-from pails.meta.rules import is_version_id
+from pails.meta.rules import checksum_type_of, is_version_id
 from pails.service.multipart import check_part_number
 from pails.service.objects import PutRequest
 from pails.service.tagging import parse_tagging_header
@@ -134,6 +134,8 @@ def _object_headers(ctx: RequestContext, obj: ObjectVersion, *, whole: bool = Tr
     if whole and ctx.request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
         for algorithm, value in obj.checksums.items():
             headers[header_name(algorithm)] = value
+        if obj.checksums:
+            headers["x-amz-checksum-type"] = checksum_type_of(obj)
     for param, header in _RESPONSE_OVERRIDES.items():
         if param in ctx.query:
             headers[header] = ctx.query[param]

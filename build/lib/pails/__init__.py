@@ -1,0 +1,3 @@
+"""Pails: an S3-compatible object store."""
+
+__version__ = "0.1.0"

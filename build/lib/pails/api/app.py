@@ -1,0 +1,197 @@
+"""The S3 HTTP front: parse, authenticate, dispatch to a handler, render S3 errors, count metrics."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from pails.api.auth import authenticate
+from pails.api.body import CONTINUE_SENT
+from pails.api.context import RequestContext
+from pails.api.handlers import (
+    admin,
+    attributes,
+    buckets,
+    copy,
+    listing,
+    multipart,
+    objects,
+    tagging,
+    versions,
+)
+from pails.api.handlers import versioning as versioning_handlers
+from pails.api.owner import check_expected_bucket_owner
+from pails.api.router import resolve, with_copy_source
+from pails.api.xml import error_document
+from pails.config import Settings
+from pails.errors import S3Error
+from pails.iam.credentials import CredentialStore
+from pails.obs.metrics import Metrics
+from pails.service.buckets import BucketService
+from pails.service.copy import CopyService
+from pails.service.gc import GarbageCollector
+from pails.service.multipart import MultipartService
+from pails.service.objects import ObjectService
+from pails.service.tagging import TaggingService
+
+log = logging.getLogger("pails.api")
+
+Handler = Callable[[RequestContext], Awaitable[web.StreamResponse]]
+
+HANDLERS: dict[str, Handler] = {
+    "ListBuckets": buckets.list_buckets,
+    "CreateBucket": buckets.create_bucket,
+    "HeadBucket": buckets.head_bucket,
+    "DeleteBucket": buckets.delete_bucket,
+    "GetBucketLocation": buckets.get_bucket_location,
+    "ListObjects": listing.list_objects_v1,
+    "ListObjectsV2": listing.list_objects_v2,
+    "DeleteObjects": objects.delete_objects,
+    "PutObject": objects.put_object,
+    "GetObject": objects.get_object,
+    "HeadObject": objects.get_object,
+    "DeleteObject": objects.delete_object,
+    "CopyObject": copy.copy_object,
+    "CreateMultipartUpload": multipart.create_multipart_upload,
+    "UploadPart": multipart.upload_part,
+    "UploadPartCopy": copy.upload_part_copy,
+    "CompleteMultipartUpload": multipart.complete_multipart_upload,
+    "AbortMultipartUpload": multipart.abort_multipart_upload,
+    "ListParts": multipart.list_parts,
+    "ListMultipartUploads": multipart.list_multipart_uploads,
+    "GetObjectAttributes": attributes.get_object_attributes,
+    "ListObjectVersions": versions.list_object_versions,
+    "GetBucketVersioning": versioning_handlers.get_bucket_versioning,
+    "PutBucketVersioning": versioning_handlers.put_bucket_versioning,
+    "GetObjectTagging": tagging.get_object_tagging,
+    "PutObjectTagging": tagging.put_object_tagging,
+    "DeleteObjectTagging": tagging.delete_object_tagging,
+    "GetBucketTagging": tagging.get_bucket_tagging,
+    "PutBucketTagging": tagging.put_bucket_tagging,
+    "DeleteBucketTagging": tagging.delete_bucket_tagging,
+}
+
+_PLAIN_PATHS = {"/health/live", "/health/ready", "/metrics"}
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    credentials: CredentialStore
+    buckets: BucketService
+    objects: ObjectService
+    multipart: MultipartService
+    copies: CopyService
+    gc: GarbageCollector
+    metrics: Metrics
+    tagging: TaggingService
+    ready: bool = False
+
+
+_REQUEST_ID_PREFIX = secrets.token_hex(4).upper()
+_request_counter = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """Unique per process start: a random prefix and a counter (no syscall per request)."""
+    return f"{_REQUEST_ID_PREFIX}{next(_request_counter):08X}"
+
+
+def error_response(error: S3Error, request_id: str, resource: str, head: bool) -> web.Response:
+    headers = {"x-amz-request-id": request_id, "x-amz-id-2": request_id, **error.headers}
+    if head or error.status == 304:
+        return web.Response(status=error.status, headers=headers)
+    body = error_document(error.code, error.message, error.resource or resource, request_id, error.extra)
+    headers["Content-Type"] = "application/xml"
+    return web.Response(status=error.status, body=body, headers=headers)
+
+
+def _check_expect(value: str | None) -> None:
+    """HTTP/1.1 defines one expectation; any other is refused before the body is read (RFC 9110)."""
+    if value is not None and value.strip().lower() != "100-continue":
+        raise S3Error(
+            "ExpectationFailed",
+            "The expectation given in the Expect request header could not be met.",
+            status=417,
+            extra={"Expect": value},
+        )
+
+
+class S3Application:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._domain = services.settings.domain
+        self._region = services.settings.region
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        started = time.perf_counter()
+        request_id = new_request_id()
+        target = request.raw_path
+        raw_path, _, raw_query = target.partition("?")
+        if raw_path in _PLAIN_PATHS and "authorization" not in request.headers and not raw_query:
+            return await self._plain(raw_path)
+        if raw_path.startswith(admin.PREFIX):
+            return await self._admin(request, raw_path, raw_query, request_id)
+        api = "Unknown"
+        resource = raw_path
+        try:
+            query = dict(parse_qsl(raw_query, keep_blank_values=True)) if raw_query else {}
+            endpoint = resolve(request.method, request.host, raw_path, query, self._domain)
+            endpoint = with_copy_source(endpoint, "x-amz-copy-source" in request.headers)
+            api = endpoint.operation
+            ctx = RequestContext(request, endpoint, request_id, raw_query, query, self.services)
+            resource = ctx.resource
+            _check_expect(request.headers.get("Expect"))
+            ctx.identity, ctx.auth, ctx.signing_key = authenticate(
+                request, raw_path, raw_query, self.services.credentials, self._region, domain=self._domain
+            )
+            if ctx.identity is None:
+                raise S3Error("AccessDenied")
+            await check_expected_bucket_owner(ctx)
+            response = await HANDLERS[api](ctx)
+            response.headers["x-amz-request-id"] = request_id
+            response.headers["x-amz-id-2"] = request_id
+            self.services.metrics.bytes_in.inc(ctx.bytes_in)
+        except S3Error as error:
+            response = error_response(error, request_id, resource, request.method == "HEAD")
+        except (ConnectionResetError, web.HTTPException):
+            raise
+        except Exception:
+            log.exception("internal error in %s %s (request %s)", request.method, raw_path, request_id)
+            response = error_response(
+                S3Error("InternalError"), request_id, resource, request.method == "HEAD"
+            )
+        if CONTINUE_SENT not in request and "Expect" in request.headers:
+            # The client waits for "100 Continue" and never sends the body after a final answer:
+            # the connection cannot be reused (its next bytes would be read as this body).
+            response.force_close()
+        status = response.status
+        self.services.metrics.observe(api, status, time.perf_counter() - started)
+        return response
+
+    async def _plain(self, path: str) -> web.Response:
+        if path == "/metrics":
+            return web.Response(body=self.services.metrics.render(), content_type="text/plain")
+        if path == "/health/ready" and not self.services.ready:
+            return web.json_response({"status": "starting"}, status=503)
+        return web.json_response({"status": "ok"})
+
+    async def _admin(
+        self, request: web.BaseRequest, raw_path: str, raw_query: str, request_id: str
+    ) -> web.StreamResponse:
+        try:
+            identity, _, _ = authenticate(
+                request, raw_path, raw_query, self.services.credentials, self._region, domain=self._domain
+            )
+            if identity is None or not identity.is_root:
+                raise S3Error("AccessDenied")
+            return await admin.handle(self.services, request, raw_path)
+        except S3Error as error:
+            return error_response(error, request_id, raw_path, request.method == "HEAD")

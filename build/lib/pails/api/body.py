@@ -1,0 +1,88 @@
+"""The body of a PUT as a stream of decoded bytes, whatever payload mode the client chose."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from pails.api.chunked import AwsChunkedDecoder
+from pails.api.context import RequestContext
+from pails.errors import S3Error
+
+_STREAMING_MODES = (
+    "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+    "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+    "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+)
+
+
+CONTINUE_SENT = "pails.continue_sent"
+
+
+class RequestBody:
+    def __init__(self, ctx: RequestContext) -> None:
+        self._request: web.BaseRequest = ctx.request
+        headers = self._request.headers
+        payload_hash = ctx.auth.payload_hash if ctx.auth is not None else "UNSIGNED-PAYLOAD"
+        self.expected_sha256: str | None = ctx.auth.payload_sha256 if ctx.auth is not None else None
+        self.trailers: dict[str, str] = {}
+        self._decoder: AwsChunkedDecoder | None = None
+        if payload_hash in _STREAMING_MODES:
+            decoded = headers.get("x-amz-decoded-content-length")
+            if decoded is None:
+                raise S3Error("MissingContentLength")
+            self.size: int | None = _parse_length(decoded)
+            assert ctx.auth is not None
+            self._decoder = AwsChunkedDecoder(
+                self._request.content,
+                mode=payload_hash,
+                signing_key=ctx.signing_key,
+                amz_date=ctx.auth.amz_date,
+                scope=ctx.auth.credential_scope,
+                seed_signature=ctx.auth.signature,
+                decoded_length=self.size,
+                trailer_header=headers.get("x-amz-trailer"),
+            )
+        else:
+            raw_length = headers.get("Content-Length")
+            if raw_length is None:
+                raise S3Error("MissingContentLength")
+            self.size = _parse_length(raw_length)
+
+    async def continue_if_expected(self) -> None:
+        """Answer Expect: 100-continue once the request was found acceptable."""
+        if self._request.headers.get("Expect", "").lower() == "100-continue":
+            await self._request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self._request[CONTINUE_SENT] = True
+
+    async def pieces(self) -> AsyncIterator[bytes]:
+        if self._decoder is not None:
+            async for piece in self._decoder.pieces():
+                yield piece
+            self.trailers = self._decoder.trailers
+            return
+        received = 0
+        stream = self._request.content
+        try:
+            async for piece in stream.iter_any():
+                received += len(piece)
+                yield piece
+        except (ConnectionError, OSError, ValueError, RuntimeError) as exc:
+            raise S3Error("IncompleteBody") from exc
+        except Exception as exc:  # aiohttp's payload errors when the client hangs up mid-body
+            if type(exc).__module__.startswith("aiohttp"):
+                raise S3Error("IncompleteBody") from exc
+            raise
+        if self.size is not None and received != self.size:
+            raise S3Error("IncompleteBody")
+
+
+def _parse_length(raw: str) -> int:
+    if not raw.strip().isdigit():
+        raise S3Error("InvalidArgument", "Content-Length must be a non-negative integer.")
+    return int(raw)
+
+
+def request_body(ctx: RequestContext) -> RequestBody:
+    return RequestBody(ctx)

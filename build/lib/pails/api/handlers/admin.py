@@ -1,0 +1,23 @@
+"""The admin API under /_pails/admin/ (root only): maintenance triggers for operators and tests."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from pails.errors import S3Error
+
+if TYPE_CHECKING:
+    from pails.api.app import Services
+
+PREFIX = "/_pails/"
+
+
+async def handle(services: Services, request: web.BaseRequest, raw_path: str) -> web.StreamResponse:
+    if raw_path == "/_pails/admin/gc" and request.method == "POST":
+        report = await services.gc.run_once(sweep_orphans=True, immediate=True)
+        return web.json_response(report)
+    if raw_path == "/_pails/admin/stats" and request.method == "GET":
+        return web.json_response(services.gc.store_stats())
+    raise S3Error("NotImplemented", f"No admin operation {request.method} {raw_path}.")

@@ -1,0 +1,89 @@
+"""Root credentials: from the environment, or generated once and kept in the data directory."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+_ROOT_FILE = "root-credentials.json"
+_KEY_ALPHABET = string.ascii_uppercase + string.digits
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who signed a request."""
+
+    access_key: str
+    account_id: str
+    canonical_id: str
+    display_name: str
+    is_root: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    identity: Identity
+    secret_key: str
+
+
+def _root_identity(access_key: str) -> Identity:
+    canonical = hashlib.sha256(b"pails-root-account").hexdigest()
+    return Identity(
+        access_key=access_key,
+        account_id="000000000000",
+        canonical_id=canonical,
+        display_name="pails-root",
+        is_root=True,
+    )
+
+
+def generate_key_pair() -> tuple[str, str]:
+    access = "PA" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(18))
+    secret = secrets.token_urlsafe(30)[:40]
+    return access, secret
+
+
+def load_or_create_root(
+    data_dir: Path, access_key: str | None, secret_key: str | None
+) -> tuple[Credential, bool]:
+    """Return the root credential and whether it was generated just now (to print it once)."""
+    if access_key and secret_key:
+        return Credential(_root_identity(access_key), secret_key), False
+    path = data_dir / _ROOT_FILE
+    if path.exists():
+        saved = json.loads(path.read_text())
+        return Credential(_root_identity(saved["access_key"]), saved["secret_key"]), False
+    access, secret = generate_key_pair()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump({"access_key": access, "secret_key": secret}, out)
+        out.flush()
+        os.fsync(out.fileno())
+    return Credential(_root_identity(access), secret), True
+
+
+class CredentialStore:
+    """Access key -> credential. The IAM issue replaces the single root entry with a real store."""
+
+    def __init__(self, root: Credential) -> None:
+        self._by_key = {root.identity.access_key: root}
+        self.root = root
+
+    def lookup(self, access_key: str) -> Credential | None:
+        return self._by_key.get(access_key)
+
+    def identity_of(self, canonical_id: str) -> Identity | None:
+        """The identity a canonical id (e.g. a bucket's owner_id) belongs to, if it is known here."""
+        root = self.root.identity
+        return root if canonical_id == root.canonical_id else None
+
+    def account_of(self, canonical_id: str) -> str | None:
+        """The account id of the owner with this canonical id (x-amz-expected-bucket-owner)."""
+        identity = self.identity_of(canonical_id)
+        return identity.account_id if identity is not None else None

@@ -1,0 +1,711 @@
+"""AWS Signature Version 4 for S3, server side: parse and verify; plus a small client-side signer.
+
+Pure: no I/O and no web framework. The HTTP layer builds a :class:`SignedRequest` from the wire
+request, calls :func:`parse_auth` (``None`` means anonymous), looks up the secret key of
+``info.access_key`` itself, then calls :func:`verify`, which returns the signing key used to verify
+the chunk signatures of a ``STREAMING-AWS4-HMAC-SHA256-PAYLOAD`` body (see ``pails.api.chunked``).
+
+Canonicalisation follows what S3 does, which is not quite generic SigV4:
+
+* the canonical URI is the wire path decoded once and re-encoded (every byte but ``A-Za-z0-9-._~``
+  and ``/``); ``.``/``..`` segments and ``//`` are kept, as S3 does not normalise paths;
+* the canonical query decodes each name and value, re-encodes them (``/`` included), sorts by name
+  then value, and drops ``X-Amz-Signature`` for presigned URLs;
+* header values are trimmed and inner runs of white space collapsed.
+
+SigV2 (``Authorization: AWS AKID:sig`` and ``?AWSAccessKeyId=..&Signature=..``) is recognised by
+:func:`auth_scheme` and verified by :mod:`pails.iam.sigv2` (``pails.api.auth`` dispatches);
+:func:`parse_auth` itself only parses SigV4 and raises ``InvalidRequest`` for SigV2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
+from typing import Literal
+from urllib.parse import quote_from_bytes, unquote_to_bytes
+
+from pails.errors import S3Error
+from pails.limits import MAX_CLOCK_SKEW_SECONDS, MAX_PRESIGN_EXPIRES_SECONDS
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+SIGV4A_ALGORITHM = "AWS4-ECDSA-P256-SHA256"
+TERMINATOR = "aws4_request"
+
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+STREAMING_PAYLOAD = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+STREAMING_PAYLOAD_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+STREAMING_UNSIGNED_PAYLOAD_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+STREAMING_ECDSA_PAYLOAD = "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD"
+STREAMING_ECDSA_PAYLOAD_TRAILER = "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER"
+STREAMING_MODES = frozenset(
+    {STREAMING_PAYLOAD, STREAMING_PAYLOAD_TRAILER, STREAMING_UNSIGNED_PAYLOAD_TRAILER}
+)
+"""The x-amz-content-sha256 values announcing an aws-chunked body that :mod:`pails.api.chunked` decodes."""
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
+
+_Q_ALGORITHM = "X-Amz-Algorithm"
+_Q_CREDENTIAL = "X-Amz-Credential"
+_Q_DATE = "X-Amz-Date"
+_Q_EXPIRES = "X-Amz-Expires"
+_Q_SIGNED_HEADERS = "X-Amz-SignedHeaders"
+_Q_SIGNATURE = "X-Amz-Signature"
+_Q_TOKEN = "X-Amz-Security-Token"
+_Q_CONTENT_SHA256 = ("X-Amz-Content-Sha256", "X-Amz-Content-SHA256", "x-amz-content-sha256")
+_Q_SIGNATURE_BYTES = b"X-Amz-Signature"
+
+_AMZ_DATE_RE = re.compile(r"\d{8}T\d{6}Z")
+_SHA256_HEX_RE = re.compile(r"[0-9a-fA-F]{64}")
+_SCOPE_DATE_RE = re.compile(r"\d{8}")
+_ENCODED_SLASH_RE = re.compile(r"%2[fF]")
+
+_CREDENTIAL_SHAPE = '"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request"'
+_HEADER_MALFORMED = "The authorization header is malformed; "
+_CREDENTIAL_QUERY = "Error parsing the X-Amz-Credential parameter; "
+
+Scheme = Literal["anonymous", "sigv4-header", "sigv4-query", "sigv2-header", "sigv2-query"]
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRequest:
+    """The parts of an HTTP request that SigV4 covers, exactly as they came over the wire."""
+
+    method: str
+    raw_path: str
+    """Percent-encoded path without the query, e.g. ``/bucket/a%20b``."""
+    raw_query: str
+    """Raw query string without the ``?``."""
+    headers: Mapping[str, str]
+    """Lower-case names; the values of a repeated header joined with ``,``."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthInfo:
+    """What a SigV4 request claims, before verification."""
+
+    access_key: str
+    amz_date: str
+    """The request timestamp in ISO 8601 basic format, e.g. ``20130524T000000Z``."""
+    date: datetime
+    scope_date: str
+    region: str
+    service: str
+    signed_headers: tuple[str, ...]
+    signature: str
+    payload_hash: str
+    """The x-amz-content-sha256 value: a hex SHA-256, UNSIGNED-PAYLOAD or a STREAMING-* mode."""
+    presigned: bool
+    expires: int | None
+    security_token: str | None
+
+    @property
+    def credential_scope(self) -> str:
+        return f"{self.scope_date}/{self.region}/{self.service}/{TERMINATOR}"
+
+    @property
+    def streaming(self) -> bool:
+        """The body is aws-chunked (decode it with :mod:`pails.api.chunked`)."""
+        return self.payload_hash in STREAMING_MODES
+
+    @property
+    def signed_chunks(self) -> bool:
+        """Every chunk of the aws-chunked body carries a signature."""
+        return self.payload_hash in (STREAMING_PAYLOAD, STREAMING_PAYLOAD_TRAILER)
+
+    @property
+    def payload_sha256(self) -> str | None:
+        """The lower-case hex SHA-256 the body must have, if the client signed one."""
+        if len(self.payload_hash) == 64 and _SHA256_HEX_RE.fullmatch(self.payload_hash):
+            return self.payload_hash.lower()
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers
+
+
+def _hmac(key: bytes, msg: str) -> bytes:
+    return hmac.digest(key, msg.encode("utf-8"), "sha256")
+
+
+@lru_cache(maxsize=512)
+def derive_signing_key(secret_key: str, scope_date: str, region: str, service: str) -> bytes:
+    """kSigning = HMAC(HMAC(HMAC(HMAC("AWS4"+secret, date), region), service), "aws4_request").
+
+    Cached: a client signs many requests with the same key on the same day.
+    """
+    k = _hmac(("AWS4" + secret_key).encode("utf-8"), scope_date)
+    k = _hmac(k, region)
+    k = _hmac(k, service)
+    return _hmac(k, TERMINATOR)
+
+
+def sign_string(signing_key: bytes, string_to_sign: str) -> str:
+    """The hex HMAC-SHA256 signature of ``string_to_sign``."""
+    # hmac.digest is the one-shot C path: several times cheaper than building an HMAC object.
+    return hmac.digest(signing_key, string_to_sign.encode("utf-8"), "sha256").hex()
+
+
+def format_amz_date(when: datetime) -> str:
+    return when.astimezone(UTC).strftime(AMZ_DATE_FORMAT)
+
+
+def parse_amz_date(value: str) -> datetime | None:
+    """``20130524T000000Z`` -> an aware UTC datetime; None if malformed."""
+    if len(value) != 16 or not _AMZ_DATE_RE.fullmatch(value):
+        return None
+    try:
+        return datetime(
+            int(value[0:4]),
+            int(value[4:6]),
+            int(value[6:8]),
+            int(value[9:11]),
+            int(value[11:13]),
+            int(value[13:15]),
+            tzinfo=UTC,
+        )
+    except ValueError:
+        return None
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _split_query(raw_query: str, plus_is_space: bool = True) -> list[tuple[bytes, bytes]]:
+    """Decoded (name, value) byte pairs; blank values kept; '+' means a space unless told otherwise."""
+    pairs: list[tuple[bytes, bytes]] = []
+    if not raw_query:
+        return pairs
+    for part in raw_query.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if plus_is_space:
+            name = name.replace("+", " ")
+            value = value.replace("+", " ")
+        pairs.append((unquote_to_bytes(name), unquote_to_bytes(value)))
+    return pairs
+
+
+def _query_params(raw_query: str) -> dict[str, str]:
+    """The first value of each decoded query parameter."""
+    params: dict[str, str] = {}
+    for name, value in _split_query(raw_query):
+        params.setdefault(name.decode("utf-8", "replace"), value.decode("utf-8", "replace"))
+    return params
+
+
+def canonical_uri(raw_path: str) -> str:
+    """Decode the wire path once and re-encode every byte except unreserved characters and '/'."""
+    if not raw_path:
+        return "/"
+    if "%" not in raw_path:
+        return quote_from_bytes(raw_path.encode("utf-8"), safe="/")
+    # An encoded '/' belongs to a segment (the client encoded it when signing): keep it encoded.
+    return "%2F".join(
+        quote_from_bytes(unquote_to_bytes(part), safe="/") for part in _ENCODED_SLASH_RE.split(raw_path)
+    )
+
+
+def canonical_query(raw_query: str, *, presigned: bool = False, plus_is_space: bool = True) -> str:
+    if not raw_query:
+        return ""
+    encoded: list[tuple[str, str]] = []
+    for name, value in _split_query(raw_query, plus_is_space):
+        if presigned and name == _Q_SIGNATURE_BYTES:
+            continue
+        encoded.append((quote_from_bytes(name, safe=""), quote_from_bytes(value, safe="")))
+    encoded.sort()
+    return "&".join(f"{n}={v}" for n, v in encoded)
+
+
+def _trim(value: str) -> str:
+    if "  " in value or "\t" in value or value[:1].isspace() or value[-1:].isspace():
+        return " ".join(value.split())
+    return value
+
+
+def canonical_request(
+    method: str,
+    raw_path: str,
+    canonical_query_string: str,
+    headers: Mapping[str, str],
+    signed_headers: Iterable[str],
+    payload_hash: str,
+) -> str:
+    names = list(signed_headers)
+    lines = [method.upper(), canonical_uri(raw_path), canonical_query_string]
+    lines.extend(f"{n}:{_trim(headers.get(n, ''))}" for n in names)
+    lines.append("")
+    lines.append(";".join(names))
+    lines.append(payload_hash)
+    return "\n".join(lines)
+
+
+def string_to_sign(amz_date: str, scope: str, canonical_request_text: str) -> str:
+    digest = hashlib.sha256(canonical_request_text.encode("utf-8")).hexdigest()
+    return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing
+
+
+def auth_scheme(req: SignedRequest) -> Scheme:
+    """Which authentication the request attempts; raises if it carries both header and query auth."""
+    header = req.headers.get("authorization")
+    q = req.raw_query
+    query_v4 = bool(q) and ("X-Amz-" in q) and _has_v4_query(q)
+    query_v2 = bool(q) and ("AWSAccessKeyId=" in q) and "Signature=" in q and not query_v4
+    if header is not None and (query_v4 or query_v2):
+        raise S3Error(
+            "InvalidArgument",
+            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query "
+            "string parameter or the Authorization header should be specified",
+            extra={"ArgumentName": "Authorization", "ArgumentValue": header},
+        )
+    if header is not None:
+        if header.startswith("AWS "):
+            return "sigv2-header"
+        return "sigv4-header"
+    if query_v4:
+        return "sigv4-query"
+    if query_v2:
+        return "sigv2-query"
+    return "anonymous"
+
+
+def _has_v4_query(raw_query: str) -> bool:
+    params = _query_params(raw_query)
+    return _Q_ALGORITHM in params or _Q_CREDENTIAL in params or _Q_SIGNATURE in params
+
+
+def parse_auth(req: SignedRequest) -> AuthInfo | None:
+    """Parse the SigV4 claims of ``req``; None if the request is anonymous."""
+    scheme = auth_scheme(req)
+    if scheme == "anonymous":
+        return None
+    if scheme == "sigv4-header":
+        return _parse_header_auth(req)
+    if scheme == "sigv4-query":
+        return _parse_query_auth(req)
+    # SigV2 (scheme "sigv2-header" / "sigv2-query") is verified by pails.iam.sigv2, not here.
+    raise S3Error(
+        "InvalidRequest",
+        "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
+    )
+
+
+def _malformed(detail: str) -> S3Error:
+    return S3Error("AuthorizationHeaderMalformed", _HEADER_MALFORMED + detail)
+
+
+def _query_error(message: str) -> S3Error:
+    return S3Error("AuthorizationQueryParametersError", message)
+
+
+def _check_payload_mode(value: str) -> str:
+    if value in (UNSIGNED_PAYLOAD, STREAMING_PAYLOAD, STREAMING_PAYLOAD_TRAILER):
+        return value
+    if value == STREAMING_UNSIGNED_PAYLOAD_TRAILER:
+        return value
+    if len(value) == 64 and _SHA256_HEX_RE.fullmatch(value):
+        return value
+    if value in (STREAMING_ECDSA_PAYLOAD, STREAMING_ECDSA_PAYLOAD_TRAILER):
+        raise S3Error("NotImplemented", "Signature Version 4A (AWS4-ECDSA-P256-SHA256) is not supported.")
+    raise S3Error(
+        "InvalidArgument",
+        "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, "
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, "
+        "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER "
+        "or a valid sha256 value.",
+        extra={"ArgumentName": "x-amz-content-sha256", "ArgumentValue": value},
+    )
+
+
+def _split_credential(credential: str) -> tuple[str, str, str, str, str] | None:
+    parts = credential.split("/")
+    if len(parts) < 5:
+        return None
+    access_key = "/".join(parts[:-4])
+    scope_date, region, service, terminator = parts[-4:]
+    if not access_key or not _SCOPE_DATE_RE.fullmatch(scope_date) or not region or not service:
+        return None
+    return access_key, scope_date, region, service, terminator
+
+
+def _parse_signed_headers(value: str) -> tuple[str, ...]:
+    return tuple(h.strip().lower() for h in value.split(";") if h.strip())
+
+
+def _parse_header_auth(req: SignedRequest) -> AuthInfo:
+    header = req.headers["authorization"]
+    algorithm, _, rest = header.strip().partition(" ")
+    if algorithm != ALGORITHM:
+        if algorithm == SIGV4A_ALGORITHM:
+            raise S3Error("NotImplemented", "Signature Version 4A (AWS4-ECDSA-P256-SHA256) is not supported.")
+        raise S3Error(
+            "InvalidArgument",
+            "Unsupported Authorization Type",
+            extra={"ArgumentName": "Authorization", "ArgumentValue": header},
+        )
+    fields: dict[str, str] = {}
+    for component in rest.split(","):
+        component = component.strip()
+        if not component:
+            continue
+        key, eq, value = component.partition("=")
+        if not eq:
+            raise _malformed(f'the authorization component "{component}" is malformed.')
+        fields[key.strip()] = value.strip()
+    credential = fields.get("Credential")
+    signed = fields.get("SignedHeaders")
+    signature = fields.get("Signature")
+    if credential is None or signed is None or signature is None:
+        raise _malformed(
+            "the authorization header requires three components: Credential, SignedHeaders, and Signature."
+        )
+    parts = _split_credential(credential)
+    if parts is None:
+        raise _malformed(f"the Credential is mal-formed; expecting {_CREDENTIAL_SHAPE}.")
+    access_key, scope_date, region, service, terminator = parts
+    if terminator != TERMINATOR:
+        raise _malformed(f"incorrect terminal '{terminator}'. This endpoint uses '{TERMINATOR}'.")
+    signed_headers = _parse_signed_headers(signed)
+    if not signed_headers:
+        raise _malformed('the authorization component "SignedHeaders" is malformed.')
+
+    amz_date_header = req.headers.get("x-amz-date")
+    when: datetime | None = None
+    amz_date = ""
+    if amz_date_header is not None:
+        amz_date = amz_date_header.strip()
+        when = parse_amz_date(amz_date)
+    else:
+        date_header = req.headers.get("date")
+        if date_header is not None:
+            try:
+                when = parsedate_to_datetime(date_header).astimezone(UTC)
+            except (TypeError, ValueError):
+                when = None
+            if when is not None:
+                amz_date = format_amz_date(when)
+    if when is None:
+        raise S3Error("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
+    if scope_date != amz_date[:8]:
+        raise _malformed(
+            f'Invalid credential date "{scope_date}". This date is not the same as X-Amz-Date: '
+            f'"{amz_date[:8]}".'
+        )
+
+    payload = req.headers.get("x-amz-content-sha256")
+    if payload is None:
+        raise S3Error("InvalidRequest", "Missing required header for this request: x-amz-content-sha256")
+    payload = _check_payload_mode(payload.strip())
+
+    return AuthInfo(
+        access_key=access_key,
+        amz_date=amz_date,
+        date=when,
+        scope_date=scope_date,
+        region=region,
+        service=service,
+        signed_headers=signed_headers,
+        signature=signature,
+        payload_hash=payload,
+        presigned=False,
+        expires=None,
+        security_token=req.headers.get("x-amz-security-token"),
+    )
+
+
+def _parse_query_auth(req: SignedRequest) -> AuthInfo:
+    params = _query_params(req.raw_query)
+    required = (_Q_ALGORITHM, _Q_CREDENTIAL, _Q_SIGNATURE, _Q_DATE, _Q_SIGNED_HEADERS, _Q_EXPIRES)
+    if any(name not in params for name in required):
+        raise _query_error(
+            "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, "
+            "X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters."
+        )
+    if params[_Q_ALGORITHM] != ALGORITHM:
+        if params[_Q_ALGORITHM] == SIGV4A_ALGORITHM:
+            raise S3Error("NotImplemented", "Signature Version 4A (AWS4-ECDSA-P256-SHA256) is not supported.")
+        raise _query_error(f'X-Amz-Algorithm only supports "{ALGORITHM}"')
+    parts = _split_credential(params[_Q_CREDENTIAL])
+    if parts is None:
+        raise _query_error(
+            _CREDENTIAL_QUERY + f"the Credential is mal-formed; expecting {_CREDENTIAL_SHAPE}."
+        )
+    access_key, scope_date, region, service, terminator = parts
+    if terminator != TERMINATOR:
+        raise _query_error(
+            _CREDENTIAL_QUERY + f'incorrect terminal "{terminator}". This endpoint uses "{TERMINATOR}".'
+        )
+    amz_date = params[_Q_DATE]
+    when = parse_amz_date(amz_date)
+    if when is None:
+        raise _query_error("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+    if scope_date != amz_date[:8]:
+        raise _query_error(
+            f'Invalid credential date "{scope_date}". '
+            f'This date is not the same as X-Amz-Date: "{amz_date[:8]}".'
+        )
+    expires_text = params[_Q_EXPIRES]
+    if not re.fullmatch(r"-?\d{1,12}", expires_text):
+        raise _query_error("X-Amz-Expires should be a number")
+    expires = int(expires_text)
+    signed_headers = _parse_signed_headers(params[_Q_SIGNED_HEADERS])
+    if not signed_headers:
+        raise _query_error("X-Amz-SignedHeaders must not be empty")
+
+    payload = req.headers.get("x-amz-content-sha256")
+    if payload is None:
+        payload = next((params[n] for n in _Q_CONTENT_SHA256 if n in params), UNSIGNED_PAYLOAD)
+    payload = _check_payload_mode(payload.strip())
+
+    return AuthInfo(
+        access_key=access_key,
+        amz_date=amz_date,
+        date=when,
+        scope_date=scope_date,
+        region=region,
+        service=service,
+        signed_headers=signed_headers,
+        signature=params[_Q_SIGNATURE],
+        payload_hash=payload,
+        presigned=True,
+        expires=expires,
+        security_token=params.get(_Q_TOKEN),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Verification
+
+
+def _spaced_hex(text: str) -> str:
+    return " ".join(f"{b:02x}" for b in text.encode("utf-8"))
+
+
+def _check_scope(info: AuthInfo, region: str, service: str) -> None:
+    if info.service != service:
+        if info.presigned:
+            raise _query_error(
+                _CREDENTIAL_QUERY
+                + f'incorrect service "{info.service}". This endpoint belongs to "{service}".'
+            )
+        raise _malformed(f"incorrect service '{info.service}'. This endpoint belongs to '{service}'.")
+    if info.region != region:
+        extra = {"Region": region}
+        if info.presigned:
+            raise S3Error(
+                "AuthorizationQueryParametersError",
+                _CREDENTIAL_QUERY + f"the region '{info.region}' is wrong; expecting '{region}'",
+                extra=extra,
+            )
+        raise S3Error(
+            "AuthorizationHeaderMalformed",
+            _HEADER_MALFORMED + f"the region '{info.region}' is wrong; expecting '{region}'",
+            extra=extra,
+        )
+
+
+def _too_skewed(info: AuthInfo, now: datetime) -> S3Error:
+    return S3Error(
+        "RequestTimeTooSkewed",
+        extra={
+            "RequestTime": info.amz_date,
+            "ServerTime": _iso(now),
+            "MaxAllowedSkewMilliseconds": str(MAX_CLOCK_SKEW_SECONDS * 1000),
+        },
+    )
+
+
+_SKEW = timedelta(seconds=MAX_CLOCK_SKEW_SECONDS)
+
+
+def _check_time(info: AuthInfo, now: datetime) -> None:
+    skew = _SKEW
+    if not info.presigned:
+        if abs(now - info.date) > skew:
+            raise _too_skewed(info, now)
+        return
+    expires = info.expires if info.expires is not None else 0
+    if expires < 0:
+        raise _query_error("X-Amz-Expires must be non-negative")
+    if expires < 1:
+        raise _query_error("X-Amz-Expires must be at least 1 second")
+    if expires > MAX_PRESIGN_EXPIRES_SECONDS:
+        raise _query_error(
+            "X-Amz-Expires must be less than a week (in seconds) that is; the given X-Amz-Expires must be "
+            f"less than {MAX_PRESIGN_EXPIRES_SECONDS} seconds"
+        )
+    if info.date - now > skew:
+        raise _too_skewed(info, now)
+    expiry = info.date + timedelta(seconds=expires)
+    if now > expiry:
+        raise S3Error(
+            "AccessDenied",
+            "Request has expired",
+            extra={"X-Amz-Expires": str(expires), "Expires": _iso(expiry), "ServerTime": _iso(now)},
+        )
+
+
+def _check_signed_headers(req: SignedRequest, info: AuthInfo) -> None:
+    signed = set(info.signed_headers)
+    if "host" not in signed:
+        if info.presigned:
+            raise _query_error("X-Amz-SignedHeaders must include the host header")
+        raise _malformed("the SignedHeaders component must include the host header.")
+    if info.presigned:
+        return
+    unsigned = sorted(
+        name
+        for name in req.headers
+        if name.startswith("x-amz-") and name not in signed and name != "x-amz-content-sha256"
+    )
+    # x-amz-content-sha256 is in the canonical request anyway (as the payload hash line).
+    if unsigned:
+        raise S3Error(
+            "AccessDenied",
+            "There were headers present in the request which were not signed",
+            extra={"HeadersNotSigned": ", ".join(unsigned)},
+        )
+
+
+def verify(
+    req: SignedRequest,
+    info: AuthInfo,
+    secret_key: str,
+    *,
+    now: datetime,
+    region: str,
+    service: str = "s3",
+) -> bytes:
+    """Verify the SigV4 signature of ``req``; return the signing key (for chunk signatures).
+
+    Raises :class:`S3Error` on a wrong scope, a stale/expired request or a bad signature.
+    """
+    _check_scope(info, region, service)
+    _check_time(info, now)
+    _check_signed_headers(req, info)
+
+    key = derive_signing_key(secret_key, info.scope_date, info.region, info.service)
+    scope = info.credential_scope
+    cq = canonical_query(req.raw_query, presigned=info.presigned)
+    creq = canonical_request(
+        req.method, req.raw_path, cq, req.headers, info.signed_headers, info.payload_hash
+    )
+    sts = string_to_sign(info.amz_date, scope, creq)
+    expected = sign_string(key, sts)
+    if hmac.compare_digest(expected, info.signature.lower()):
+        return key
+    if "+" in req.raw_query:
+        # A client may have signed a literal '+' rather than the space it stands for.
+        alt_cq = canonical_query(req.raw_query, presigned=info.presigned, plus_is_space=False)
+        alt = canonical_request(
+            req.method, req.raw_path, alt_cq, req.headers, info.signed_headers, info.payload_hash
+        )
+        if hmac.compare_digest(
+            sign_string(key, string_to_sign(info.amz_date, scope, alt)), info.signature.lower()
+        ):
+            return key
+    raise S3Error(
+        "SignatureDoesNotMatch",
+        extra={
+            "AWSAccessKeyId": info.access_key,
+            "StringToSign": sts,
+            "SignatureProvided": info.signature,
+            "StringToSignBytes": _spaced_hex(sts),
+            "CanonicalRequest": creq,
+            "CanonicalRequestBytes": _spaced_hex(creq),
+        },
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Client side (tests, benchmarks, internal tools)
+
+
+def sign_headers(
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    headers: Mapping[str, str],
+    *,
+    access_key: str,
+    secret_key: str,
+    region: str,
+    now: datetime,
+    payload_hash: str = UNSIGNED_PAYLOAD,
+    service: str = "s3",
+    security_token: str | None = None,
+) -> dict[str, str]:
+    """Sign a request in the Authorization header; return ``headers`` plus the auth headers.
+
+    ``headers`` must include ``host``; all given headers are signed. Names come back lower-case.
+    """
+    amz_date = format_amz_date(now)
+    out = {k.lower(): v for k, v in headers.items()}
+    out["x-amz-date"] = amz_date
+    out["x-amz-content-sha256"] = payload_hash
+    if security_token is not None:
+        out["x-amz-security-token"] = security_token
+    out.pop("authorization", None)
+    names = sorted(out)
+    scope = f"{amz_date[:8]}/{region}/{service}/{TERMINATOR}"
+    creq = canonical_request(method, raw_path, canonical_query(raw_query), out, names, payload_hash)
+    key = derive_signing_key(secret_key, amz_date[:8], region, service)
+    signature = sign_string(key, string_to_sign(amz_date, scope, creq))
+    out["authorization"] = (
+        f"{ALGORITHM} Credential={access_key}/{scope}, SignedHeaders={';'.join(names)}, Signature={signature}"
+    )
+    return out
+
+
+def presign(
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    host: str,
+    *,
+    access_key: str,
+    secret_key: str,
+    region: str,
+    now: datetime,
+    expires: int = 3600,
+    service: str = "s3",
+    security_token: str | None = None,
+) -> str:
+    """Return the raw query string of a presigned URL (``raw_query`` plus the X-Amz-* parameters)."""
+    amz_date = format_amz_date(now)
+    scope = f"{amz_date[:8]}/{region}/{service}/{TERMINATOR}"
+
+    def enc(s: str) -> str:
+        return quote_from_bytes(s.encode("utf-8"), safe="")
+
+    auth = [
+        (_Q_ALGORITHM, ALGORITHM),
+        (_Q_CREDENTIAL, f"{access_key}/{scope}"),
+        (_Q_DATE, amz_date),
+        (_Q_EXPIRES, str(expires)),
+        (_Q_SIGNED_HEADERS, "host"),
+    ]
+    if security_token is not None:
+        auth.append((_Q_TOKEN, security_token))
+    query = "&".join(p for p in [raw_query, "&".join(f"{n}={enc(v)}" for n, v in auth)] if p)
+    creq = canonical_request(
+        method, raw_path, canonical_query(query, presigned=True), {"host": host}, ["host"], UNSIGNED_PAYLOAD
+    )
+    key = derive_signing_key(secret_key, amz_date[:8], region, service)
+    signature = sign_string(key, string_to_sign(amz_date, scope, creq))
+    return f"{query}&{_Q_SIGNATURE}={signature}"
