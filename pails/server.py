@@ -6,9 +6,12 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
+from pathlib import Path
 
 from aiohttp import web
 
@@ -24,6 +27,7 @@ from pails.service.copy import CopyService
 from pails.service.gc import GarbageCollector
 from pails.service.multipart import MultipartService
 from pails.service.objects import ObjectService
+from pails.service.peers import Peers
 
 log = logging.getLogger("pails.server")
 
@@ -40,7 +44,9 @@ def _banner(settings: Settings, root: Credential) -> str:
     )
 
 
-async def serve(settings: Settings, *, worker: int = 0, workers: int = 1) -> None:
+async def serve(
+    settings: Settings, *, worker: int = 0, workers: int = 1, run_dir: Path | None = None
+) -> None:
     """Serve S3. With workers > 1 this is worker `worker` of a group sharing the port
     (SO_REUSEPORT), the metadata store and the chunks directory (decision 0007)."""
     data_dir = settings.data_dir
@@ -55,7 +61,7 @@ async def serve(settings: Settings, *, worker: int = 0, workers: int = 1) -> Non
     chunks = LocalChunkStore(data_dir / "chunks", worker=worker)
     await meta.open()
     await chunks.open()
-    metrics = Metrics()
+    metrics = Metrics(run_dir / "metrics" if workers > 1 and run_dir is not None else None)
     gc = GarbageCollector(
         meta,
         chunks,
@@ -74,6 +80,10 @@ async def serve(settings: Settings, *, worker: int = 0, workers: int = 1) -> Non
         gc=gc,
         metrics=metrics,
     )
+    peers: Peers | None = None
+    if workers > 1 and run_dir is not None:
+        peers = services.peers = Peers(run_dir, worker, workers)
+        await peers.start(gc)
     app = S3Application(services)
     server = S3Server(app.handle, max_field_size=8190, max_line_size=16384, access_log=None)
     runner = web.ServerRunner(server, handle_signals=False)
@@ -102,6 +112,8 @@ async def serve(settings: Settings, *, worker: int = 0, workers: int = 1) -> Non
         with contextlib.suppress(asyncio.CancelledError):
             await gc_task
         await runner.cleanup()
+        if peers is not None:
+            await peers.stop()
         await chunks.close()
         await meta.close()
         log.info("Pails stopped")
@@ -150,13 +162,13 @@ def _prepare(settings: Settings) -> None:
 
 
 def _die_with_parent(parent: int) -> None:
-    """(worker) Get SIGTERM when the parent dies, even by SIGKILL (Linux prctl PR_SET_PDEATHSIG):
+    """(worker) Get SIGKILL when the parent dies, even by SIGKILL (Linux prctl PR_SET_PDEATHSIG):
     a worker must never go on serving the port alone."""
     with contextlib.suppress(OSError, AttributeError):
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: like a crash of the whole server
     if os.getppid() != parent:  # the parent died before prctl
         os._exit(1)
 
@@ -165,6 +177,15 @@ def _supervise(settings: Settings, workers: int) -> int:
     """(parent) Fork the workers, forward SIGTERM/SIGINT, and stop them all when one ends
     (nothing is restarted). Returns the exit status."""
     _prepare(settings)
+    run_dir = Path(tempfile.mkdtemp(prefix="pails-"))  # private (0700): sockets and metrics
+    (run_dir / "metrics").mkdir()
+    try:
+        return _fork_workers(settings, workers, run_dir)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _fork_workers(settings: Settings, workers: int, run_dir: Path) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     children: dict[int, int] = {}
@@ -186,7 +207,7 @@ def _supervise(settings: Settings, workers: int) -> int:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 _install_uvloop()
-                asyncio.run(serve(settings, worker=k, workers=workers))
+                asyncio.run(serve(settings, worker=k, workers=workers, run_dir=run_dir))
             except BaseException:
                 log.exception("worker %d failed", k)
                 code = 1
