@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import struct
@@ -311,6 +312,7 @@ class LocalChunkStore:
         self.dir = self.root / "volumes"
         # other workers' volumes, opened read-only on demand; their moves logs (size, moves)
         self._foreign: dict[tuple[int, int], Volume] = {}
+        self._lock_fd = -1  # an exclusive flock on volumes/LOCK while open: one writer per directory
         self._moves: dict[int, tuple[int, dict[bytes, tuple[int, int]]]] = {}
         self.volume_max_bytes = volume_max_bytes
         self._index: dict[bytes, Loc] = {}
@@ -333,6 +335,7 @@ class LocalChunkStore:
         if self._opened:
             raise RuntimeError("chunk store is already open")
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = _lock_dir(self.dir)
         self._syncer = GroupSyncer()
         state = await asyncio.to_thread(load_store, self.dir)
         for lv in state.volumes:
@@ -377,6 +380,8 @@ class LocalChunkStore:
             for key in list(self._foreign):
                 self._drop_foreign(key)
             self._moves.clear()
+            os.close(self._lock_fd)
+            self._lock_fd = -1
             self._active = None
 
     # Writing ---------------------------------------------------------------------------------------
@@ -684,6 +689,18 @@ class LocalChunkStore:
             volumes=len(self._volumes),
             disk_bytes=sum(v.size for v in vols),
         )
+
+
+def _lock_dir(directory: Path) -> int:
+    """Take volumes/LOCK exclusively (flock): two processes appending to the same volumes would
+    corrupt them, e.g. two `pails server --workers N` sharing a port with SO_REUSEPORT."""
+    fd = os.open(directory / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RuntimeError(f"{directory} is in use by another Pails process") from None
+    return fd
 
 
 HIGHEST_VOLUME = "highest-volume"

@@ -131,3 +131,14 @@ async def test_volume_ids_are_never_reused(tmp_path: Path) -> None:
     ref2 = await put(s, b"y" * 10, 10)
     assert parse_chunk_id(ref2.chunk_id)[1] > vol_id
     await s.close()
+
+
+async def test_one_process_per_worker_directory(tmp_path: Path) -> None:
+    a = LocalChunkStore(tmp_path, worker=1)
+    await a.open()
+    with pytest.raises(RuntimeError, match="in use"):
+        await LocalChunkStore(tmp_path, worker=1).open()
+    await a.close()
+    b = LocalChunkStore(tmp_path, worker=1)
+    await b.open()
+    await b.close()

@@ -59,6 +59,7 @@ async def crash_and_reopen(s: LocalChunkStore, **kw: int) -> LocalChunkStore:
     s._syncer.stop()
     for vol in s._volumes.values():
         vol.close()
+    os.close(s._lock_fd)  # the process died
     s._opened = False
     s2 = LocalChunkStore(s.root, **kw)
     await s2.open()
