@@ -31,6 +31,15 @@ def server(
             help="Metadata store: sqlite:///abs/path (default DATA_DIR/meta.db) or postgresql://user@host:port/db.",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            help="Worker processes sharing the port (SO_REUSEPORT); 0 = one per CPU (default 1).",
+            min=0,
+            max=256,
+        ),
+    ] = 1,
 ) -> None:
     """Run the server: metadata in SQLite (default) or PostgreSQL, chunks on local disk."""
     from pails.server import run
@@ -45,7 +54,7 @@ def server(
         log_level=log_level,
         metadata_url=metadata,
     )
-    run(settings)
+    run(settings, workers)
 
 
 def _check_metadata_url(url: str) -> None:

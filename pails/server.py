@@ -5,8 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import shutil
 import signal
 import socket
+import sys
+import tempfile
+from pathlib import Path
 
 from aiohttp import web
 
@@ -22,6 +27,7 @@ from pails.service.copy import CopyService
 from pails.service.gc import GarbageCollector
 from pails.service.multipart import MultipartService
 from pails.service.objects import ObjectService
+from pails.service.peers import Peers
 from pails.service.tagging import TaggingService
 
 log = logging.getLogger("pails.server")
@@ -39,7 +45,11 @@ def _banner(settings: Settings, root: Credential) -> str:
     )
 
 
-async def serve(settings: Settings) -> None:
+async def serve(
+    settings: Settings, *, worker: int = 0, workers: int = 1, run_dir: Path | None = None
+) -> None:
+    """Serve S3. With workers > 1 this is worker `worker` of a group sharing the port
+    (SO_REUSEPORT), the metadata store and the chunks directory (decision 0007)."""
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     root, generated = load_or_create_root(data_dir, settings.root_access_key, settings.root_secret_key)
@@ -49,16 +59,17 @@ async def serve(settings: Settings) -> None:
     metadata_url = settings.metadata_url or default_metadata_url(data_dir)
     meta = create_metadata_store(metadata_url)
     log.info("metadata store: %s", describe(metadata_url))
-    chunks = LocalChunkStore(data_dir / "chunks")
+    chunks = LocalChunkStore(data_dir / "chunks", worker=worker)
     await meta.open()
     await chunks.open()
-    metrics = Metrics()
+    metrics = Metrics(run_dir / "metrics" if workers > 1 and run_dir is not None else None)
     gc = GarbageCollector(
         meta,
         chunks,
         metrics,
         grace_seconds=settings.gc_grace_seconds,
         garbage_ratio=settings.compact_garbage_ratio,
+        owner=worker if workers > 1 else None,
     )
     services = Services(
         settings=settings,
@@ -71,12 +82,18 @@ async def serve(settings: Settings) -> None:
         metrics=metrics,
         tagging=TaggingService(meta),
     )
+    peers: Peers | None = None
+    if workers > 1 and run_dir is not None:
+        peers = services.peers = Peers(run_dir, worker, workers)
+        await peers.start(gc)
     app = S3Application(services)
     server = S3Server(app.handle, max_field_size=8190, max_line_size=16384, access_log=None)
     runner = web.ServerRunner(server, handle_signals=False)
     await runner.setup()
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if workers > 1:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((settings.host, settings.port))
     site = web.SockSite(runner, sock, backlog=1024)
     await site.start()
@@ -97,19 +114,127 @@ async def serve(settings: Settings) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await gc_task
         await runner.cleanup()
+        if peers is not None:
+            await peers.stop()
         await chunks.close()
         await meta.close()
         log.info("Pails stopped")
 
 
-def run(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+def _install_uvloop() -> None:
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(serve(settings))
+
+
+def run(settings: Settings, workers: int = 1) -> None:
+    """Run the server; workers > 1 forks that many worker processes (0: one per CPU)."""
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    if workers == 0:
+        workers = os.cpu_count() or 1
+    if workers == 1:
+        _install_uvloop()
+        asyncio.run(serve(settings))
+        return
+    if not 1 < workers <= 256:
+        raise ValueError("workers must be in 0..256")
+    sys.exit(_supervise(settings, workers))
+
+
+def _prepare(settings: Settings) -> None:
+    """(parent) Root credentials and schema migrations, once, before any worker starts."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    root, generated = load_or_create_root(
+        settings.data_dir, settings.root_access_key, settings.root_secret_key
+    )
+    if generated:
+        print(_banner(settings, root), flush=True)
+
+    async def migrate() -> None:
+        meta = create_metadata_store(settings.metadata_url or default_metadata_url(settings.data_dir))
+        await meta.open()
+        await meta.close()
+
+    asyncio.run(migrate())
+
+
+def _die_with_parent(parent: int) -> None:
+    """(worker) Get SIGKILL when the parent dies, even by SIGKILL (Linux prctl PR_SET_PDEATHSIG):
+    a worker must never go on serving the port alone."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: like a crash of the whole server
+    if os.getppid() != parent:  # the parent died before prctl
+        os._exit(1)
+
+
+def _supervise(settings: Settings, workers: int) -> int:
+    """(parent) Fork the workers, forward SIGTERM/SIGINT, and stop them all when one ends
+    (nothing is restarted). Returns the exit status."""
+    _prepare(settings)
+    run_dir = Path(tempfile.mkdtemp(prefix="pails-"))  # private (0700): sockets and metrics
+    (run_dir / "metrics").mkdir()
+    try:
+        return _fork_workers(settings, workers, run_dir)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _fork_workers(settings: Settings, workers: int, run_dir: Path) -> int:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    children: dict[int, int] = {}
+    parent = os.getpid()
+
+    def forward(signum: int, _frame: object) -> None:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for k in range(workers):
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 0
+            try:
+                _die_with_parent(parent)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _install_uvloop()
+                asyncio.run(serve(settings, worker=k, workers=workers, run_dir=run_dir))
+            except BaseException:
+                log.exception("worker %d failed", k)
+                code = 1
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        children[pid] = k
+
+    status = 0
+    stopping = False
+    while children:
+        try:
+            pid, wstatus = os.wait()
+        except ChildProcessError:
+            break
+        if pid not in children:
+            continue
+        k = children.pop(pid)
+        code = os.waitstatus_to_exitcode(wstatus)
+        if code != 0:
+            status = status or 1
+        if not stopping:
+            stopping = True
+            if code != 0:
+                log.error("worker %d ended (exit status %d): stopping the server", k, code)
+            forward(signal.SIGTERM, None)
+    return status

@@ -39,6 +39,7 @@ from pails.service.copy import CopyService
 from pails.service.gc import GarbageCollector
 from pails.service.multipart import MultipartService
 from pails.service.objects import ObjectService
+from pails.service.peers import Peers
 from pails.service.tagging import TaggingService
 
 log = logging.getLogger("pails.api")
@@ -93,6 +94,8 @@ class Services:
     metrics: Metrics
     tagging: TaggingService
     ready: bool = False
+    peers: Peers | None = None
+    """The other workers (pails server --workers N > 1), for admin operations on the whole store."""
 
 
 _REQUEST_ID_PREFIX = secrets.token_hex(4).upper()

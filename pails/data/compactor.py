@@ -38,10 +38,12 @@ class StoreState:
 
 def load_store(directory: Path) -> StoreState:
     """(thread) Load and repair every volume, finish interrupted compactions, rebuild the index."""
-    for tmp in directory.glob("*.idx.tmp"):
+    for tmp in [*directory.glob("*.idx.tmp"), *directory.glob("highest-volume.*.tmp")]:
         tmp.unlink(missing_ok=True)
     ids = sorted(vf.iter_volume_ids(directory))
-    highest = max(ids, default=0)
+    from pails.data.local import read_highest_volume
+
+    highest = max(max(ids, default=0), read_highest_volume(directory))
     for idx in directory.glob("*.idx"):
         if idx.stem.isdigit():
             highest = max(highest, int(idx.stem))
@@ -125,7 +127,9 @@ async def _compact_one(store: LocalChunkStore, old: Volume) -> int:
         base = target.size
         retire = vf.retire_record(old.id, vf.now_us())
         try:
-            offsets = await asyncio.to_thread(_copy_records, old.fd, target.fd, keep, base, retire)
+            offsets = await asyncio.to_thread(
+                _copy_records, old.fd, target.fd, keep, base, retire, store.dir, target.id
+            )
         except OSError as exc:
             await asyncio.to_thread(_truncate_quietly, target.fd, base)
             store._release(target)
@@ -152,7 +156,7 @@ async def _compact_one(store: LocalChunkStore, old: Volume) -> int:
         await asyncio.to_thread(vf.fsync_dir, store.dir)
         if lost:
             try:
-                host, _ = await store._append(b"".join(lost))
+                host, _, _ = await store._append(b"".join(lost))
                 store._add_tombstones(host, [target.id] * len(lost))
             except StoreFull:
                 log.warning("disk full: %d tombstones not written", len(lost))
@@ -181,9 +185,14 @@ def _truncate_quietly(fd: int, size: int) -> None:
         log.exception("cannot truncate a failed compaction copy")
 
 
-def _copy_records(src: int, dst: int, records: list[Record], base: int, retire: bytes) -> list[int]:
-    """(thread) Copy records back to back from `base`, make them durable, then append and sync the
+def _copy_records(
+    src: int, dst: int, records: list[Record], base: int, retire: bytes, directory: Path, dst_id: int
+) -> list[int]:
+    """(thread) Copy records back to back from `base`, make them durable, log the moves of the put
+    records (for other workers reading by the location in the chunk id), then append and sync the
     retire record. Returns the records' new offsets."""
+    from pails.data.local import append_moves
+
     offsets: list[int] = []
     runs: list[list[int]] = []  # [src offset, dst offset, size], adjacent records merged
     pos = base
@@ -203,6 +212,7 @@ def _copy_records(src: int, dst: int, records: list[Record], base: int, retire: 
             vf.pwrite_all(dst, piece, d + done)
             done += len(piece)
     os.fdatasync(dst)
+    append_moves(directory, [(r.chunk_id, dst_id, off) for r, off in zip(records, offsets, strict=True) if r.kind == vf.KIND_PUT])
     vf.pwrite_all(dst, retire, pos)
     os.fdatasync(dst)
     return offsets

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import struct
 import threading
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,41 @@ from pails.meta.models import ChunkRef
 log = logging.getLogger(__name__)
 
 _TOMB_SIZE = vf.HEADER_SIZE
+_CHUNK_ID = struct.Struct(">BIQ")  # owner worker, volume id, record offset; then 3 random bytes
+MOVES_LOG = "moves.log"
+_MOVE = struct.Struct("<16sIQI")  # chunk id, new volume, new record offset, crc32c of the first three
+
+
+def make_chunk_id(worker: int, vol_id: int, off: int) -> bytes:
+    """A chunk id that locates its record: any worker reads it from the owner's volume (0007)."""
+    return _CHUNK_ID.pack(worker, vol_id, off) + os.urandom(16 - _CHUNK_ID.size)
+
+
+def parse_chunk_id(chunk_id: bytes) -> tuple[int, int, int]:
+    """(owner worker, volume id, record offset) encoded in a chunk id."""
+    worker, vol_id, off = _CHUNK_ID.unpack_from(chunk_id, 0)
+    return int(worker), int(vol_id), int(off)
+
+
+def worker_root(chunks_root: Path, worker: int) -> Path:
+    """Worker 0 keeps the single-process layout (chunks/volumes); worker k uses chunks/w{k}."""
+    return chunks_root if worker == 0 else chunks_root / f"w{worker}"
+
+
+def encode_move(chunk_id: bytes, vol_id: int, off: int) -> bytes:
+    body = _MOVE.pack(chunk_id, vol_id, off, 0)[:-4]
+    return body + vf.CRC.pack(vf.crc32c(body))
+
+
+def decode_moves(data: bytes) -> dict[bytes, tuple[int, int]]:
+    """The moves log as {chunk id: (volume, offset)}, later entries winning; stops at a torn entry."""
+    moves: dict[bytes, tuple[int, int]] = {}
+    for pos in range(0, len(data) - _MOVE.size + 1, _MOVE.size):
+        chunk_id, vol_id, off, crc = _MOVE.unpack_from(data, pos)
+        if vf.crc32c(data[pos : pos + _MOVE.size - 4]) != crc:
+            break
+        moves[chunk_id] = (vol_id, off)
+    return moves
 INLINE_READ_MAX = 64 * 1024
 """The first block of a chunk up to this size is read together with the crc table (one pread)."""
 
@@ -152,13 +188,18 @@ class _SmallSink:
         if self._done:
             raise RuntimeError("chunk already finished or aborted")
         self._done = True
-        chunk_id, wtime = os.urandom(16), vf.now_us()
-        record = vf.put_record(chunk_id, wtime, self._buf)
-        size = len(self._buf)
+        wtime, buf, store = vf.now_us(), self._buf, self._store
+        size = len(buf)
         self._buf = bytearray()
-        vol, off = await self._store._append(record)
-        data_off = off + len(record) - size
-        self._store._add_live(chunk_id, Loc(vol.id, off, data_off, size, wtime))
+        ids: list[bytes] = []
+
+        def build(vol_id: int, off: int) -> bytes:
+            ids.append(make_chunk_id(store.worker, vol_id, off))
+            return vf.put_record(ids[-1], wtime, buf)
+
+        vol, off, rlen = await store._append(build)
+        chunk_id = ids[-1]
+        store._add_live(chunk_id, Loc(vol.id, off, off + rlen - size, size, wtime))
         return ChunkRef(chunk_id, size)
 
     async def abort(self) -> None:
@@ -225,7 +266,7 @@ class _StreamSink:
         if self._buf:
             block, self._buf = self._buf, bytearray()
             await self._flush(block)
-        chunk_id, wtime = os.urandom(16), vf.now_us()
+        chunk_id, wtime = make_chunk_id(self._store.worker, self._vol.id, self._start), vf.now_us()
         head = vf.stream_head(chunk_id, wtime, self._written, self._crcs)
         try:
             await asyncio.to_thread(vf.pwrite_all, self._vol.fd, head, self._start)
@@ -261,9 +302,18 @@ class _StreamSink:
 class LocalChunkStore:
     """ChunkStore over volume files in ROOT/volumes. See pails/data/volume.py for the format."""
 
-    def __init__(self, root: Path, *, volume_max_bytes: int = VOLUME_MAX_BYTES) -> None:
-        self.root = Path(root)
+    def __init__(self, root: Path, *, volume_max_bytes: int = VOLUME_MAX_BYTES, worker: int = 0) -> None:
+        """root: the chunks directory shared by all workers; worker k owns worker_root(root, k)."""
+        if not 0 <= worker <= 255:
+            raise ValueError("worker must be in 0..255")
+        self.worker = worker
+        self.chunks_root = Path(root)
+        self.root = worker_root(self.chunks_root, worker)
         self.dir = self.root / "volumes"
+        # other workers' volumes, opened read-only on demand; their moves logs (size, moves)
+        self._foreign: dict[tuple[int, int], Volume] = {}
+        self._lock_fd = -1  # an exclusive flock on volumes/LOCK while open: one writer per directory
+        self._moves: dict[int, tuple[int, dict[bytes, tuple[int, int]]]] = {}
         self.volume_max_bytes = volume_max_bytes
         self._index: dict[bytes, Loc] = {}
         self._volumes: dict[int, Volume] = {}
@@ -285,6 +335,7 @@ class LocalChunkStore:
         if self._opened:
             raise RuntimeError("chunk store is already open")
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = _lock_dir(self.dir)
         self._syncer = GroupSyncer()
         state = await asyncio.to_thread(load_store, self.dir)
         for lv in state.volumes:
@@ -326,6 +377,11 @@ class LocalChunkStore:
                     vol.close()
             self._volumes.clear()
             self._index.clear()
+            for key in list(self._foreign):
+                self._drop_foreign(key)
+            self._moves.clear()
+            os.close(self._lock_fd)
+            self._lock_fd = -1
             self._active = None
 
     # Writing ---------------------------------------------------------------------------------------
@@ -335,13 +391,15 @@ class LocalChunkStore:
             return _SmallSink(self)
         return _StreamSink(self, await self._lease())
 
-    async def _append(self, record: bytes) -> tuple[Volume, int]:
-        """Append a whole record (or several) to the shared active volume; return (volume, offset)."""
+    async def _append(self, build: bytes | Callable[[int, int], bytes]) -> tuple[Volume, int, int]:
+        """Append a whole record (or several) to the shared active volume; return (volume, offset,
+        length). `build(volume id, offset)` makes the record once its place is known."""
         async with self._active_lock:
             vol = self._active
             if vol is None or vol.state != vf.WRITABLE:
                 vol = self._active = await self._lease()
             off = vol.size
+            record = build if isinstance(build, bytes) else build(vol.id, off)
             try:
                 if len(record) > SMALL_CHUNK_MAX + 4096:
                     await asyncio.to_thread(vf.pwrite_all, vol.fd, record, off)
@@ -358,7 +416,7 @@ class LocalChunkStore:
             if vol.size >= self.volume_max_bytes:
                 self._active = None
                 self._release(vol)
-            return vol, off
+            return vol, off, len(record)
 
     async def _lease(self, need: int = 0) -> Volume:
         """Take a writable volume for exclusive appends (with `need` bytes of room), or create one."""
@@ -372,7 +430,7 @@ class LocalChunkStore:
         vol_id = self._next_id
         self._next_id += 1
         try:
-            fd = await asyncio.to_thread(vf.create_volume_file, self.dir, vol_id)
+            fd = await asyncio.to_thread(_create_volume, self.dir, vol_id)
         except OSError as exc:
             if vf.is_disk_full(exc):
                 raise StoreFull(str(exc)) from exc
@@ -476,14 +534,17 @@ class LocalChunkStore:
         self, chunk_id: bytes, offset: int = 0, length: int | None = None
     ) -> AsyncGenerator[bytes, None]:
         loc = self._index.get(chunk_id)
-        if loc is None:
+        if loc is not None:
+            vol = self._volumes[loc.vol]
+        elif len(chunk_id) == 16 and chunk_id[0] != self.worker:
+            vol, loc = self._locate_foreign(chunk_id)
+        else:
             raise ChunkMissing(chunk_id.hex())
         if offset < 0 or (length is not None and length < 0) or offset > loc.length:
             raise ValueError(f"bad range offset={offset} length={length} of a {loc.length}-byte chunk")
         end = loc.length if length is None else min(loc.length, offset + length)
         if offset >= end:
             return
-        vol = self._volumes[loc.vol]
         vol.pin()  # compaction may retire the volume meanwhile; its fd stays open until we unpin
         first, last = offset // CHECKSUM_BLOCK, (end - 1) // CHECKSUM_BLOCK
         loop = asyncio.get_running_loop()
@@ -528,6 +589,62 @@ class LocalChunkStore:
             else:
                 vol.unpin()
 
+    # Reading another worker's chunks (decision 0007) -------------------------------------------------
+
+    def _locate_foreign(self, chunk_id: bytes) -> tuple[Volume, Loc]:
+        """The owner's volume (read-only) and the chunk's record in it: where the id says, or else
+        where the owner's moves log says compaction put it. A location whose header does not name
+        this chunk is never served."""
+        worker, vol_id, off = parse_chunk_id(chunk_id)
+        tried: set[tuple[int, int]] = set()
+        for _ in range(4):
+            tried.add((vol_id, off))
+            got = self._foreign_record(worker, vol_id, off, chunk_id)
+            if got is not None:
+                return got
+            moved = self._foreign_moves(worker).get(chunk_id)
+            if moved is None or moved in tried:
+                break
+            vol_id, off = moved
+        raise ChunkMissing(chunk_id.hex())
+
+    def _foreign_record(self, worker: int, vol_id: int, off: int, chunk_id: bytes) -> tuple[Volume, Loc] | None:
+        key = (worker, vol_id)
+        vol = self._foreign.get(key)
+        if vol is not None and os.fstat(vol.fd).st_nlink == 0:  # compacted away since we opened it
+            self._drop_foreign(key)
+            vol = None
+        if vol is None:
+            path = vf.volume_path(worker_root(self.chunks_root, worker) / "volumes", vol_id)
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                return None
+            vol = self._foreign[key] = Volume(vol_id, fd, 0)
+            vol.state = vf.SEALED
+        rec = vf.unpack_header(vf.pread_exact(vol.fd, vf.HEADER_SIZE, off), off)
+        if rec is None or rec.kind != vf.KIND_PUT or rec.chunk_id != chunk_id:
+            return None
+        return vol, vf.loc_of(vol_id, rec)
+
+    def _drop_foreign(self, key: tuple[int, int]) -> None:
+        vol = self._foreign.pop(key)
+        vol.state = vf.RETIRED
+        if vol.pins == 0:
+            vol.close()
+
+    def _foreign_moves(self, worker: int) -> dict[bytes, tuple[int, int]]:
+        """The owner's moves log, re-read when its size changed."""
+        path = worker_root(self.chunks_root, worker) / "volumes" / MOVES_LOG
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return {}
+        cached = self._moves.get(worker)
+        if cached is None or cached[0] != size:
+            cached = self._moves[worker] = (size, decode_moves(path.read_bytes()[:size]))
+        return cached[1]
+
     # Deleting, listing, compaction -----------------------------------------------------------------
 
     async def delete(self, chunk_ids: Iterable[bytes]) -> None:
@@ -543,7 +660,7 @@ class LocalChunkStore:
         if not records:
             return
         try:
-            host, _ = await self._append(b"".join(records))
+            host, _, _ = await self._append(b"".join(records))
         except StoreFull:
             # Deleting must work on a full disk. Without its tombstone a chunk may come back after a
             # restart, and the metadata GC (mark and sweep over chunk_ids()) deletes it again.
@@ -572,6 +689,67 @@ class LocalChunkStore:
             volumes=len(self._volumes),
             disk_bytes=sum(v.size for v in vols),
         )
+
+
+def _lock_dir(directory: Path) -> int:
+    """Take volumes/LOCK exclusively (flock): two processes appending to the same volumes would
+    corrupt them, e.g. two `pails server --workers N` sharing a port with SO_REUSEPORT."""
+    fd = os.open(directory / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RuntimeError(f"{directory} is in use by another Pails process") from None
+    return fd
+
+
+HIGHEST_VOLUME = "highest-volume"
+"""The highest volume id ever created (volume ids are part of chunk ids: never reused)."""
+
+
+def read_highest_volume(directory: Path) -> int:
+    try:
+        return int((directory / HIGHEST_VOLUME).read_text().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def _create_volume(directory: Path, vol_id: int) -> int:
+    """(thread) Record vol_id as the highest id (durably) and create the volume file."""
+    with _HIGHEST_LOCK:
+        _raise_highest(directory, vol_id)
+    return vf.create_volume_file(directory, vol_id)  # fsyncs the directory (both entries)
+
+
+_HIGHEST_LOCK = threading.Lock()
+
+
+def _raise_highest(directory: Path, vol_id: int) -> None:
+    if read_highest_volume(directory) < vol_id:
+        tmp = directory / f"{HIGHEST_VOLUME}.{vol_id}.tmp"  # volumes may be created concurrently
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            vf.pwrite_all(fd, str(vol_id).encode(), 0)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, directory / HIGHEST_VOLUME)
+
+
+def append_moves(directory: Path, moves: list[tuple[bytes, int, int]]) -> None:
+    """(thread) Durably append `chunk id -> (volume, offset)` entries to the moves log."""
+    if not moves:
+        return
+    fd = os.open(directory / MOVES_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size % _MOVE.size:  # a torn entry from a crash: cut it so that later entries parse
+            os.ftruncate(fd, size - size % _MOVE.size)
+        os.write(fd, b"".join(encode_move(c, v, o) for c, v, o in moves))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    vf.fsync_dir(directory)
 
 
 def _unpin_after(fut: asyncio.Future[bytes], vol: Volume) -> None:

@@ -246,6 +246,7 @@ _SQL_TAGS_SET_VERSION = (
 _SQL_BUCKET_TAGS = "SELECT tags FROM buckets WHERE id = $1"
 _SQL_BUCKET_SET_TAGS = "UPDATE buckets SET tags = $2::jsonb WHERE id = $1 RETURNING id"
 _SQL_GC_TAKE = "SELECT id, chunk_id FROM gc_queue WHERE queued_at < $1 ORDER BY id LIMIT $2"
+_SQL_GC_TAKE_OWNED = "SELECT id, chunk_id FROM gc_queue WHERE queued_at < $1 AND get_byte(chunk_id, 0) = $3 ORDER BY id LIMIT $2"
 _SQL_GC_ACK = "DELETE FROM gc_queue WHERE id = ANY($1::bigint[])"
 
 _SQL_UPLOAD_INSERT = (
@@ -798,13 +799,18 @@ class PostgresMetadataStore:
 
     # garbage collection
 
-    async def take_garbage(self, limit: int, queued_before: float) -> list[tuple[int, bytes]]:
+    async def take_garbage(
+        self, limit: int, queued_before: float, owner: int | None = None
+    ) -> list[tuple[int, bytes]]:
         """The oldest chunks queued before the given time (not removed until ack_garbage)."""
         if limit <= 0:
             return []
 
         async def op(conn: Any) -> list[tuple[int, bytes]]:
-            rows = await conn.fetch(_SQL_GC_TAKE, queued_before, limit)
+            if owner is None:
+                rows = await conn.fetch(_SQL_GC_TAKE, queued_before, limit)
+            else:
+                rows = await conn.fetch(_SQL_GC_TAKE_OWNED, queued_before, limit, owner)
             return [(int(row[0]), bytes(row[1])) for row in rows]
 
         return await self._run(op, retry=True)

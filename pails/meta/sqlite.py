@@ -159,6 +159,9 @@ _SQL_TAGS_SET_VERSION = (
 _SQL_BUCKET_TAGS = "SELECT tags FROM buckets WHERE id = ?"
 _SQL_BUCKET_SET_TAGS = "UPDATE buckets SET tags = ? WHERE id = ?"
 _SQL_GC_TAKE = "SELECT id, chunk_id FROM gc_queue WHERE queued_at < ? ORDER BY id LIMIT ?"
+_SQL_GC_TAKE_OWNED = (
+    "SELECT id, chunk_id FROM gc_queue WHERE queued_at < ? AND substr(chunk_id, 1, 1) = ? ORDER BY id LIMIT ?"
+)
 _SQL_GC_ACK = "DELETE FROM gc_queue WHERE id = ?"
 
 
@@ -747,7 +750,9 @@ class SqliteMetadataStore(SqliteMultipart):
 
     # garbage collection
 
-    async def take_garbage(self, limit: int, queued_before: float) -> list[tuple[int, bytes]]:
+    async def take_garbage(
+        self, limit: int, queued_before: float, owner: int | None = None
+    ) -> list[tuple[int, bytes]]:
         """The oldest chunks queued before the given time (not removed until ack_garbage).
 
         Chunk ids are owned by one object version: a chunk is queued only when the version that
@@ -755,7 +760,11 @@ class SqliteMetadataStore(SqliteMultipart):
         """
         if limit <= 0:
             return []
-        rows = self._read().execute(_SQL_GC_TAKE, (queued_before, limit)).fetchall()
+        if owner is None:
+            rows = self._read().execute(_SQL_GC_TAKE, (queued_before, limit)).fetchall()
+        else:
+            args = (queued_before, bytes([owner]), limit)
+            rows = self._read().execute(_SQL_GC_TAKE_OWNED, args).fetchall()
         return [(row[0], bytes(row[1])) for row in rows]
 
     async def ack_garbage(self, queue_ids: Sequence[int]) -> None:

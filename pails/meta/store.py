@@ -197,9 +197,12 @@ class MetadataStore(Protocol):
     ) -> ListPage: ...
 
     # Garbage collection
-    async def take_garbage(self, limit: int, queued_before: float) -> list[tuple[int, bytes]]:
+    async def take_garbage(
+        self, limit: int, queued_before: float, owner: int | None = None
+    ) -> list[tuple[int, bytes]]:
         """Up to `limit` (queue id, chunk id) pairs of chunks no object references any more,
-        queued before the given unix time (so that reads already streaming them can finish)."""
+        queued before the given unix time (so that reads already streaming them can finish).
+        With `owner`, only chunks whose id starts with that byte (the worker that owns them)."""
         ...
 
     async def ack_garbage(self, queue_ids: Sequence[int]) -> None: ...

@@ -27,7 +27,10 @@ class GarbageCollector:
         grace_seconds: float,
         garbage_ratio: float,
         read_grace_seconds: float = 300.0,
+        owner: int | None = None,
     ) -> None:
+        """owner: with several workers, this worker's number: it frees only the chunks it owns
+        (the first byte of their id) and leaves the rest of the queue to their owners."""
         self._meta = meta
         self._chunks = chunks
         self._metrics = metrics
@@ -37,6 +40,7 @@ class GarbageCollector:
         self._started = time.time()
         self._lock = asyncio.Lock()
         self._swept_since_start = False
+        self._owner = owner
 
     async def run_once(self, *, sweep_orphans: bool = False, immediate: bool = False) -> dict[str, Any]:
         """One pass; orphan sweeping also runs on the first pass after a start (crashed writes).
@@ -60,7 +64,7 @@ class GarbageCollector:
     async def _drain_queue(self, queued_before: float) -> int:
         total = 0
         while True:
-            batch = await self._meta.take_garbage(_BATCH, queued_before)
+            batch = await self._meta.take_garbage(_BATCH, queued_before, self._owner)
             if not batch:
                 return total
             await self._chunks.delete([chunk_id for _, chunk_id in batch])

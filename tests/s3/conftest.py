@@ -43,6 +43,8 @@ ROOT = Path(__file__).resolve().parents[2]
 EXTERNAL = os.environ.get("PAILS_TEST_ENDPOINT")
 NO_AUTH = os.environ.get("PAILS_TEST_NO_AUTH") == "1"
 READY_TIMEOUT = 20.0
+WORKERS = os.environ.get("PAILS_TEST_WORKERS", "").strip()
+"""Passed as `pails server --workers` when set (e.g. 2): the suite then runs against worker processes."""
 
 
 def _backends() -> list[str]:
@@ -156,6 +158,8 @@ class ServerInfo:
             env.pop(var, None)
         cmd = [sys.executable, "-m", "pails", "server", "--data", str(self.data_dir)]
         cmd += ["--address", f"{self.host}:{self.port}", *self.args]
+        if WORKERS and "--workers" not in self.args:
+            cmd += ["--workers", WORKERS]
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         try:
             self.proc = subprocess.Popen(

@@ -59,6 +59,7 @@ async def crash_and_reopen(s: LocalChunkStore, **kw: int) -> LocalChunkStore:
     s._syncer.stop()
     for vol in s._volumes.values():
         vol.close()
+    os.close(s._lock_fd)  # the process died
     s._opened = False
     s2 = LocalChunkStore(s.root, **kw)
     await s2.open()
@@ -464,9 +465,9 @@ async def test_crash_before_retire_record_keeps_the_old_volume(
     real_copy = compactor._copy_records
 
     def copy_without_retire(
-        src: int, dst: int, records: list[vf.Record], base: int, retire: bytes
+        src: int, dst: int, records: list[vf.Record], base: int, retire: bytes, *more: object
     ) -> list[int]:
-        real_copy(src, dst, records, base, b"")
+        real_copy(src, dst, records, base, b"", *more)  # type: ignore[arg-type]
         raise KeyboardInterrupt
 
     monkeypatch.setattr(compactor, "_copy_records", copy_without_retire)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from pails.errors import S3Error
+from pails.service.peers import summed
 
 if TYPE_CHECKING:
     from pails.api.app import Services
@@ -17,7 +18,12 @@ PREFIX = "/_pails/"
 async def handle(services: Services, request: web.BaseRequest, raw_path: str) -> web.StreamResponse:
     if raw_path == "/_pails/admin/gc" and request.method == "POST":
         report = await services.gc.run_once(sweep_orphans=True, immediate=True)
+        if services.peers is not None:  # every worker frees its own chunks
+            report = summed(report, await services.peers.gather("POST", "/gc"))
         return web.json_response(report)
     if raw_path == "/_pails/admin/stats" and request.method == "GET":
-        return web.json_response(services.gc.store_stats())
+        stats = services.gc.store_stats()
+        if services.peers is not None:
+            stats = summed(stats, await services.peers.gather("GET", "/stats"))
+        return web.json_response(stats)
     raise S3Error("NotImplemented", f"No admin operation {request.method} {raw_path}.")

@@ -1,0 +1,74 @@
+"""The other workers of a `pails server --workers N` group, over unix sockets (decision 0007).
+
+Each worker serves a tiny internal HTTP API on RUN_DIR/w{k}.sock (RUN_DIR: a private temporary
+directory the parent creates and removes): `POST /gc` runs its garbage collector, `GET /stats` returns
+its chunk-store stats. The admin API sums them over the group, so that a GC trigger frees every
+worker's chunks and the stats describe the whole store, whichever worker the request reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from pails.service.gc import GarbageCollector
+
+
+class Peers:
+    def __init__(self, run_dir: Path, worker: int, workers: int) -> None:
+        self.run_dir = run_dir
+        self.worker = worker
+        self.workers = workers
+        self._runner: web.AppRunner | None = None
+
+    def socket_path(self, k: int) -> Path:
+        return self.run_dir / f"w{k}.sock"
+
+    async def start(self, gc: GarbageCollector) -> None:
+        async def run_gc(request: web.Request) -> web.Response:
+            return web.json_response(await gc.run_once(sweep_orphans=True, immediate=True))
+
+        async def stats(request: web.Request) -> web.Response:
+            return web.json_response(gc.store_stats())
+
+        app = web.Application()
+        app.router.add_post("/gc", run_gc)
+        app.router.add_get("/stats", stats)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        await web.UnixSite(self._runner, str(self.socket_path(self.worker))).start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _call(self, k: int, method: str, path: str) -> dict[str, Any]:
+        timeout = aiohttp.ClientTimeout(total=600)
+        connector = aiohttp.UnixConnector(path=str(self.socket_path(k)))
+        async with (
+            aiohttp.ClientSession(connector=connector, timeout=timeout) as session,
+            session.request(method, f"http://worker{k}{path}") as resp,
+        ):
+            resp.raise_for_status()
+            body: dict[str, Any] = await resp.json()
+            return body
+
+    async def gather(self, method: str, path: str) -> list[dict[str, Any]]:
+        """The answers of every other worker."""
+        others = [k for k in range(self.workers) if k != self.worker]
+        return list(await asyncio.gather(*(self._call(k, method, path) for k in others)))
+
+
+def summed(mine: dict[str, Any], others: list[dict[str, Any]]) -> dict[str, Any]:
+    """Field-wise sums of numeric reports."""
+    total = dict(mine)
+    for other in others:
+        for key, value in other.items():
+            if isinstance(value, int | float) and isinstance(total.get(key, 0), int | float):
+                total[key] = total.get(key, 0) + value
+    return total
