@@ -1,3 +1,0 @@
-"""Pails: an S3-compatible object store."""
-
-__version__ = "0.1.0"

@@ -1,3 +1,0 @@
-from pails.cli import main
-
-main()
