@@ -63,7 +63,13 @@ from pails.meta.rows import (
     upload_checksum_column,
     upload_of,
 )
-from pails.meta.rules import assemble_parts, check_write_condition, completed_object, version_for_write
+from pails.meta.rules import (
+    assemble_parts,
+    check_write_condition,
+    completed_object,
+    completion_retry,
+    version_for_write,
+)
 from pails.meta.store import (
     BucketExists,
     BucketNotEmptyError,
@@ -978,17 +984,13 @@ class PostgresMetadataStore:
         condition: WriteCondition | None = None,
         expected_checksums: Mapping[str, str] | None = None,
     ) -> ObjectVersion:
-        encoded_key = key.encode("utf-8")
 
         async def body(conn: Any) -> ObjectVersion:
             row = await conn.fetchrow(_SQL_UPLOAD_LOCK, bucket_id, upload_id)
-            if row is None or bytes(row[2]) != encoded_key:
-                raise NoSuchUploadError(upload_id)
-            upload = upload_of(row)
-            if upload.state == "complete" and upload.final_etag is not None:
-                return ObjectVersion(bucket_id, key, "null", 0, upload.final_etag, last_modified)
-            if upload.state != "uploading":
-                raise NoSuchUploadError(upload_id)
+            upload = None if row is None else upload_of(row)
+            if (retried := completion_retry(upload, key, upload_id, last_modified)) is not None:
+                return retried
+            assert upload is not None
             parts = {
                 p.part_number: p for p in map(part_of, await conn.fetch(_SQL_PARTS_ALL, bucket_id, upload_id))
             }

@@ -18,6 +18,7 @@ from pails.meta.store import (
     InvalidPartError,
     InvalidPartOrderError,
     NoSuchKeyError,
+    NoSuchUploadError,
     PreconditionFailedError,
 )
 
@@ -109,6 +110,21 @@ class Assembled:
     checksums: dict[str, str]
     used: frozenset[int]  # part numbers that became the object
     part_sizes: tuple[int, ...] = ()  # the sizes of those parts, in order
+
+
+def completion_retry(
+    upload: Upload | None, key: str, upload_id: str, last_modified: float
+) -> ObjectVersion | None:
+    """Check an upload about to be completed: NoSuchUploadError unless it is this key's upload and
+    still open; for an upload already completed (a client retrying), the object it became (only
+    its ETag matters to the caller), else None: go on and complete it."""
+    if upload is None or upload.key != key:
+        raise NoSuchUploadError(upload_id)
+    if upload.state == "complete" and upload.final_etag is not None:
+        return ObjectVersion(upload.bucket_id, key, "null", 0, upload.final_etag, last_modified)
+    if upload.state != "uploading":
+        raise NoSuchUploadError(upload_id)
+    return None
 
 
 def completed_object(

@@ -23,7 +23,7 @@ from pails.meta.encoding import manifest_chunk_ids as _chunk_ids
 from pails.meta.listing import KeyIdListingPlan
 from pails.meta.models import ObjectVersion, Part, SharedChunks, Upload, UploadPage, WriteCondition
 from pails.meta.rows import PART_COLS, UPLOAD_COLS, part_of, upload_checksum_column, upload_of
-from pails.meta.rules import assemble_parts, completed_object
+from pails.meta.rules import assemble_parts, completed_object, completion_retry
 from pails.meta.store import NoSuchBucketError, NoSuchUploadError, SourceChangedError
 
 T = TypeVar("T")
@@ -263,18 +263,14 @@ class SqliteMultipart:
         condition: WriteCondition | None = None,
         expected_checksums: Mapping[str, str] | None = None,
     ) -> ObjectVersion:
-        encoded_key = key.encode("utf-8")
         where = (bucket_id, upload_id)
 
         def op(conn: sqlite3.Connection) -> ObjectVersion:
             row = conn.execute(_SQL_UPLOAD_GET, where).fetchone()
-            if row is None or bytes(row[2]) != encoded_key:
-                raise NoSuchUploadError(upload_id)
-            upload = upload_of(row)
-            if upload.state == "complete" and upload.final_etag is not None:
-                return ObjectVersion(bucket_id, key, "null", 0, upload.final_etag, last_modified)
-            if upload.state != "uploading":
-                raise NoSuchUploadError(upload_id)
+            upload = None if row is None else upload_of(row)
+            if (retried := completion_retry(upload, key, upload_id, last_modified)) is not None:
+                return retried
+            assert upload is not None
             parts = {part.part_number: part for part in map(part_of, conn.execute(_SQL_PARTS_ALL, where))}
             assembled = assemble_parts(
                 requested,
