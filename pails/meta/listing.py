@@ -55,67 +55,103 @@ class ListQuery:
     limit: int
 
 
-class ListingPlan:
+class _SeekPlan:
+    """What ListingPlan and VersionPlan share: the seek window, the rolled-up common prefixes, the
+    page size and the per-query bookkeeping. Subclasses add their entries and their queries."""
+
+    def __init__(self, prefix: str, delimiter: str, after: str, max_keys: int, batch: int) -> None:
+        self._prefix = prefix.encode("utf-8")
+        self._delimiter = delimiter.encode("utf-8")
+        self._after = after.encode("utf-8")
+        self._max_keys = max_keys
+        self._batch = batch
+        self.upper = byte_successor(self._prefix)
+        # An empty start_after / key-marker means none (the empty key, if stored, is listed).
+        if self._after and self._after >= self._prefix:
+            self._lower, self._inclusive = self._after, False
+        else:
+            self._lower, self._inclusive = self._prefix, True
+        self._prefixes: list[str] = []
+        self._truncated = False
+        self._done = max_keys <= 0
+        self._seen = 0
+        self._reseek = False
+        self._entry_count = 0
+
+    def _count(self) -> int:
+        return self._entry_count + len(self._prefixes)
+
+    def _limit(self) -> int:
+        """Rows for the next query: one more than the page still needs (to know if it is truncated)."""
+        self._seen, self._reseek = 0, False
+        return min(self._max_keys - self._count() + 1, self._batch)
+
+    def _page_full(self) -> bool:
+        """True (and the page ends truncated) when no more items fit."""
+        if self._count() == self._max_keys:
+            self._truncated = self._done = True
+            return True
+        return False
+
+    def _common_prefix(self, key: bytes) -> bytes | None:
+        """The common prefix `key` rolls up into, or None when it is listed itself."""
+        delim = self._delimiter
+        cut = key.find(delim, len(self._prefix)) if delim else -1
+        return key[: cut + len(delim)] if cut >= 0 else None
+
+    def _roll_up(self, common: bytes) -> bool:
+        """Record a common prefix (unless the previous page ended with it) and seek past it.
+
+        Returns True when it was recorded."""
+        recorded = False
+        if common != self._after:
+            if self._page_full():
+                return False
+            self._prefixes.append(common.decode("utf-8"))
+            recorded = True
+        successor = byte_successor(common)
+        if successor is None:
+            self._done = True
+        else:
+            self._lower, self._inclusive, self._reseek = successor, True, True
+        return recorded
+
+    @property
+    def wants_few_rows(self) -> bool:
+        """True while the query may stop early at a common prefix (a delimiter is in use)."""
+        return bool(self._delimiter)
+
+
+class ListingPlan(_SeekPlan):
     """One page of S3 ListObjects as a sequence of index seeks (see the module docstring)."""
 
     def __init__(
         self, prefix: str, delimiter: str, start_after: str, max_keys: int, *, batch: int = LIST_BATCH
     ) -> None:
-        self._prefix = prefix.encode("utf-8")
-        self._delimiter = delimiter.encode("utf-8")
-        self._after = start_after.encode("utf-8")
-        self._max_keys = max_keys
-        self._batch = batch
-        self.upper = byte_successor(self._prefix)
-        # An empty start_after means none (the empty key, if stored, is listed).
-        if self._after and self._after >= self._prefix:
-            self._lower, self._inclusive = self._after, False
-        else:
-            self._lower, self._inclusive = self._prefix, True
+        super().__init__(prefix, delimiter, start_after, max_keys, batch)
         self._entries: list[ListEntry] = []
-        self._prefixes: list[str] = []
         self._last: bytes | None = None
-        self._truncated = False
-        self._done = max_keys <= 0
         self._query: ListQuery | None = None
-        self._seen = 0
-        self._reseek = False
-
-    def _count(self) -> int:
-        return len(self._entries) + len(self._prefixes)
 
     def next_query(self) -> ListQuery | None:
         """The next seek to run, or None when the page is complete."""
         if self._done:
             return None
-        limit = min(self._max_keys - self._count() + 1, self._batch)
-        self._query = ListQuery(self._lower, self._inclusive, self.upper, limit)
-        self._seen, self._reseek = 0, False
+        self._query = ListQuery(self._lower, self._inclusive, self.upper, self._limit())
         return self._query
 
     def offer(self, key: bytes, size: int, etag: str, last_modified: float, storage_class: str) -> bool:
         """Consume the next row of the current query; False: stop reading it (re-seek or done)."""
         self._seen += 1
-        delim = self._delimiter
-        cut = key.find(delim, len(self._prefix)) if delim else -1
-        if cut >= 0:
-            common = key[: cut + len(delim)]
-            if common != self._after:
-                if self._count() == self._max_keys:
-                    self._truncated = self._done = True
-                    return False
-                self._prefixes.append(common.decode("utf-8"))
+        common = self._common_prefix(key)
+        if common is not None:
+            if self._roll_up(common):
                 self._last = common
-            successor = byte_successor(common)
-            if successor is None:
-                self._done = True
-            else:
-                self._lower, self._inclusive, self._reseek = successor, True, True
             return False
-        if self._count() == self._max_keys:
-            self._truncated = self._done = True
+        if self._page_full():
             return False
         self._entries.append(ListEntry(key.decode("utf-8"), size, etag, last_modified, storage_class))
+        self._entry_count += 1
         self._last, self._lower, self._inclusive = key, key, False
         return True
 
@@ -127,11 +163,6 @@ class ListingPlan:
         self._query = None
         if not self._reseek and self._seen < query.limit:
             self._done = True  # the index has nothing more in range
-
-    @property
-    def wants_few_rows(self) -> bool:
-        """True while the query may stop early at a common prefix (a delimiter is in use)."""
-        return bool(self._delimiter)
 
     def page(self) -> ListPage:
         next_marker = self._last.decode("utf-8") if self._truncated and self._last is not None else None
@@ -228,7 +259,7 @@ class VersionQuery:
     limit: int
 
 
-class VersionPlan:
+class VersionPlan(_SeekPlan):
     """One page of ListObjectVersions as index seeks; driven like ListingPlan.
 
     `resume` is the position of version-id-marker within key-marker ((last_modified, version
@@ -246,42 +277,24 @@ class VersionPlan:
         resume: tuple[float, str] | None = None,
         batch: int = LIST_BATCH,
     ) -> None:
-        self._prefix = prefix.encode("utf-8")
-        self._delimiter = delimiter.encode("utf-8")
-        self._after = key_marker.encode("utf-8")
-        self._max_keys = max_keys
-        self._batch = batch
-        self.upper = byte_successor(self._prefix)
-        if self._after and self._after >= self._prefix:
-            self._lower, self._inclusive = self._after, False
-        else:
-            self._lower, self._inclusive = self._prefix, True
+        super().__init__(prefix, delimiter, key_marker, max_keys, batch)
         self._within: tuple[bytes, float, str] | None = None
         if resume is not None and self._after and self._after.startswith(self._prefix):
             self._within = (self._after, resume[0], resume[1])
         self._entries: list[VersionEntry] = []
-        self._prefixes: list[str] = []
         self._last: tuple[bytes, str | None] | None = None
-        self._truncated = False
-        self._done = max_keys <= 0
         self._query: VersionQuery | None = None
-        self._seen = 0
-        self._reseek = False
-
-    def _count(self) -> int:
-        return len(self._entries) + len(self._prefixes)
 
     def next_query(self) -> VersionQuery | None:
         if self._done:
             return None
-        limit = min(self._max_keys - self._count() + 1, self._batch)
+        limit = self._limit()
         within = self._within
         if within is not None:
             query = VersionQuery(within[0], within[1], within[2], self._lower, False, self.upper, limit)
         else:
             query = VersionQuery(None, 0.0, "", self._lower, self._inclusive, self.upper, limit)
         self._query = query
-        self._seen, self._reseek = 0, False
         return query
 
     def offer(
@@ -297,25 +310,14 @@ class VersionPlan:
     ) -> bool:
         """Consume the next row of the current query; False: stop reading it."""
         self._seen += 1
-        delim = self._delimiter
-        cut = key.find(delim, len(self._prefix)) if delim else -1
-        if cut >= 0:
-            common = key[: cut + len(delim)]
-            if common != self._after:
-                if self._count() == self._max_keys:
-                    self._truncated = self._done = True
-                    return False
-                self._prefixes.append(common.decode("utf-8"))
+        common = self._common_prefix(key)
+        if common is not None:
+            if self._roll_up(common):
                 self._last = (common, None)
-            self._within = None
-            successor = byte_successor(common)
-            if successor is None:
-                self._done = True
-            else:
-                self._lower, self._inclusive, self._reseek = successor, True, True
+            if not self._truncated:
+                self._within = None
             return False
-        if self._count() == self._max_keys:
-            self._truncated = self._done = True
+        if self._page_full():
             return False
         self._entries.append(
             VersionEntry(
@@ -329,6 +331,7 @@ class VersionPlan:
                 storage_class,
             )
         )
+        self._entry_count += 1
         self._last = (key, version_id)
         self._within = (key, last_modified, version_id)
         self._lower, self._inclusive = key, False
