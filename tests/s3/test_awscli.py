@@ -6,16 +6,13 @@ import filecmp
 import hashlib
 import json
 import os
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from clienv import AWS, aws_cli_env
 from conftest import unique_bucket_name
-
-AWS = shutil.which("aws", path=str(Path(sys.executable).parent)) or shutil.which("aws")
 
 
 @pytest.fixture
@@ -24,18 +21,7 @@ def aws(server, tmp_path):
         pytest.skip("aws CLI not installed")
     home = tmp_path / "home"
     home.mkdir()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(home),
-        "AWS_ACCESS_KEY_ID": server.access_key,
-        "AWS_SECRET_ACCESS_KEY": server.secret_key,
-        "AWS_DEFAULT_REGION": server.region,
-        "AWS_CONFIG_FILE": str(home / "no-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_MAX_ATTEMPTS": "1",
-        "AWS_PAGER": "",
-    }
+    env = aws_cli_env(server, home, AWS_MAX_ATTEMPTS="1")
 
     def run(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
         cmd = [AWS, "--endpoint-url", server.endpoint, *args]

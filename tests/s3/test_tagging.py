@@ -10,9 +10,8 @@ from collections.abc import Iterator
 import pytest
 from botocore.exceptions import ClientError
 from breadth import skip_unless_supported
-from conftest import unique_bucket_name
 from s3util import parse_error
-from test_versioning import empty_versions
+from versioned import versioned_bucket
 
 
 @pytest.fixture(autouse=True)
@@ -22,17 +21,8 @@ def _backend_supports_breadth(metadata_backend: str) -> None:
 
 @pytest.fixture
 def vbucket(s3) -> Iterator[str]:
-    name = unique_bucket_name("tag")
-    s3.create_bucket(Bucket=name)
-    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    try:
+    with versioned_bucket(s3, "tag") as name:
         yield name
-    finally:
-        try:
-            empty_versions(s3, name)
-            s3.delete_bucket(Bucket=name)
-        except ClientError:
-            pass
 
 
 def err(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:

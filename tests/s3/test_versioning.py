@@ -5,22 +5,19 @@ ListObjectVersions, DeleteObjects and CopyObject with versions."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from breadth import skip_unless_supported
+from clienv import AWS, aws_cli_env
 from conftest import unique_bucket_name
 from s3util import parse_error, strip_ns, xml_root
+from versioned import versioned_bucket
 
-AWS = shutil.which("aws", path=str(Path(sys.executable).parent)) or shutil.which("aws")
 MiB = 1024 * 1024
 
 
@@ -38,32 +35,10 @@ def headers_of(exc: pytest.ExceptionInfo[ClientError]) -> dict[str, str]:
     return exc.value.response["ResponseMetadata"]["HTTPHeaders"]
 
 
-def empty_versions(s3, name: str) -> None:
-    for _ in range(20):
-        resp = s3.list_object_versions(Bucket=name)
-        items = [
-            {"Key": v["Key"], "VersionId": v["VersionId"]}
-            for v in resp.get("Versions", []) + resp.get("DeleteMarkers", [])
-        ]
-        if not items:
-            break
-        s3.delete_objects(Bucket=name, Delete={"Objects": items[:1000], "Quiet": True})
-
-
 @pytest.fixture
 def vbucket(s3) -> Iterator[str]:
-    """A bucket with versioning Enabled, emptied of every version afterwards."""
-    name = unique_bucket_name("ver")
-    s3.create_bucket(Bucket=name)
-    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    try:
+    with versioned_bucket(s3, "ver") as name:
         yield name
-    finally:
-        try:
-            empty_versions(s3, name)
-            s3.delete_bucket(Bucket=name)
-        except ClientError:
-            pass
 
 
 def test_versioning_configuration(s3, raw, bucket):
@@ -353,17 +328,7 @@ def test_aws_cli_list_object_versions(server, s3, vbucket, tmp_path):
         pytest.skip("aws CLI not installed")
     ids = [s3.put_object(Bucket=vbucket, Key="k", Body=b"x")["VersionId"] for _ in range(3)]
     marker = s3.delete_object(Bucket=vbucket, Key="k")["VersionId"]
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "AWS_ACCESS_KEY_ID": server.access_key,
-        "AWS_SECRET_ACCESS_KEY": server.secret_key,
-        "AWS_DEFAULT_REGION": server.region,
-        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_PAGER": "",
-    }
+    env = aws_cli_env(server, tmp_path)
     cmd = [AWS, "--endpoint-url", server.endpoint, "s3api", "list-object-versions", "--bucket", vbucket]
     proc = subprocess.run([*cmd, "--page-size", "2"], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from clienv import AWS, aws_cli_env
 from s3util import parse_error, strip_ns, xml_root
-
-AWS = shutil.which("aws", path=str(Path(sys.executable).parent)) or shutil.which("aws")
 
 KEYS = ["a", "b/1", "b/2", "c d", "c/x/1", "d+e", "z"]
 
@@ -138,17 +133,7 @@ def test_delete_objects_with_other_version_ids(s3, filled):
 def test_aws_cli_list_object_versions(server, filled, tmp_path):
     if not AWS:
         pytest.skip("aws CLI not installed")
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "AWS_ACCESS_KEY_ID": server.access_key,
-        "AWS_SECRET_ACCESS_KEY": server.secret_key,
-        "AWS_DEFAULT_REGION": server.region,
-        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_PAGER": "",
-    }
+    env = aws_cli_env(server, tmp_path)
     cmd = [AWS, "--endpoint-url", server.endpoint, "s3api", "list-object-versions", "--bucket", filled]
     proc = subprocess.run([*cmd, "--page-size", "2"], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
