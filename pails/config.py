@@ -19,6 +19,8 @@ class Settings:
     gc_interval_seconds: float = 30.0
     gc_grace_seconds: float = 3600.0
     compact_garbage_ratio: float = 0.5
+    # Completed/aborted multipart upload rows are kept this long (retried completions), then purged.
+    upload_retention_seconds: float = 7 * 86400.0
     log_level: str = "info"
     # sqlite:///abs/path or postgresql://user@host:port/db; None: sqlite in DATA_DIR/meta.db.
     metadata_url: str | None = field(default=None, repr=False)

@@ -69,6 +69,7 @@ async def serve(
         metrics,
         grace_seconds=settings.gc_grace_seconds,
         garbage_ratio=settings.compact_garbage_ratio,
+        upload_retention_seconds=settings.upload_retention_seconds,
         owner=worker if workers > 1 else None,
     )
     services = Services(

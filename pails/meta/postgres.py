@@ -261,6 +261,10 @@ _SQL_UPLOAD_INSERT = (
 )
 _SQL_UPLOAD_GET = f"SELECT {UPLOAD_COLS} FROM uploads WHERE bucket_id = $1 AND upload_id = $2"
 _SQL_UPLOAD_LOCK = f"{_SQL_UPLOAD_GET} FOR NO KEY UPDATE"
+_SQL_PURGE_FINISHED = (
+    "DELETE FROM uploads WHERE (bucket_id, upload_id) IN (SELECT bucket_id, upload_id FROM uploads "
+    "WHERE state <> 'uploading' AND initiated < $1 LIMIT $2)"
+)
 _SQL_UPLOAD_FINISH = "UPDATE uploads SET state = $3, final_etag = $4 WHERE bucket_id = $1 AND upload_id = $2"
 _SQL_UPLOADS_DROP = "DELETE FROM uploads WHERE bucket_id = $1"
 _SQL_UPLOADS_LIST = (
@@ -1021,6 +1025,13 @@ class PostgresMetadataStore:
 
         # Retried after a lost connection: a completion that did commit answers the retry with
         # its recorded ETag.
+        return await self._run(op, retry=True)
+
+    async def purge_finished_uploads(self, initiated_before: float, limit: int) -> int:
+        async def op(conn: Any) -> int:
+            status = await conn.execute(_SQL_PURGE_FINISHED, initiated_before, limit)
+            return int(status.rsplit(" ", 1)[-1])
+
         return await self._run(op, retry=True)
 
     async def abort_upload(self, bucket_id: int, upload_id: str) -> bool:

@@ -46,6 +46,10 @@ _SQL_SOURCE_VERSION_MANIFEST = (
 _SQL_UPLOAD_INSERT = f"INSERT INTO uploads ({UPLOAD_COLS}) VALUES ({', '.join('?' * 12)})"
 _SQL_UPLOAD_GET = f"SELECT {UPLOAD_COLS} FROM uploads WHERE bucket_id = ? AND upload_id = ?"
 _SQL_UPLOAD_STATE = "SELECT state FROM uploads WHERE bucket_id = ? AND upload_id = ?"
+_SQL_PURGE_FINISHED = (
+    "DELETE FROM uploads WHERE (bucket_id, upload_id) IN (SELECT bucket_id, upload_id FROM uploads "
+    "WHERE state != 'uploading' AND initiated < ? LIMIT ?)"
+)
 _SQL_UPLOAD_FINISH = "UPDATE uploads SET state = ?, final_etag = ? WHERE bucket_id = ? AND upload_id = ?"
 _SQL_UPLOADS_OF_BUCKET = "SELECT upload_id FROM uploads WHERE bucket_id = ?"
 _SQL_UPLOADS_DROP = "DELETE FROM uploads WHERE bucket_id = ?"
@@ -288,6 +292,13 @@ class SqliteMultipart:
             conn.execute(_SQL_PARTS_DROP, where)
             conn.execute(_SQL_UPLOAD_FINISH, ("complete", assembled.etag, *where))
             return stored
+
+        return await self._write(op)
+
+    async def purge_finished_uploads(self, initiated_before: float, limit: int) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(_SQL_PURGE_FINISHED, (initiated_before, limit))
+            return cursor.rowcount
 
         return await self._write(op)
 

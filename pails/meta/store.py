@@ -281,3 +281,8 @@ class MetadataStore(Protocol):
         """Mark an 'uploading' upload 'aborted' and release its parts' chunks; False if there was
         no such upload in progress."""
         ...
+
+    async def purge_finished_uploads(self, initiated_before: float, limit: int) -> int:
+        """Forget up to `limit` completed or aborted uploads initiated before the given unix time
+        (they hold no parts; a complete one only answers retried completions). Returns how many."""
+        ...

@@ -27,6 +27,7 @@ class GarbageCollector:
         grace_seconds: float,
         garbage_ratio: float,
         read_grace_seconds: float = 300.0,
+        upload_retention_seconds: float = 7 * 86400.0,
         owner: int | None = None,
     ) -> None:
         """owner: with several workers, this worker's number: it frees only the chunks it owns
@@ -37,6 +38,7 @@ class GarbageCollector:
         self._grace = grace_seconds
         self._read_grace = read_grace_seconds
         self._ratio = garbage_ratio
+        self._upload_retention = upload_retention_seconds
         self._started = time.time()
         self._lock = asyncio.Lock()
         self._swept_since_start = False
@@ -58,8 +60,26 @@ class GarbageCollector:
                 self._swept_since_start = True
             reclaimed = await self._chunks.compact(self._ratio)
             self._metrics.gc_bytes_reclaimed.inc(reclaimed)
+            purged = await self._purge_uploads(time.time() - self._upload_retention)
             self._publish_stats()
-            return {"chunks_deleted": deleted, "orphans_deleted": orphans, "bytes_reclaimed": reclaimed}
+            return {
+                "chunks_deleted": deleted,
+                "orphans_deleted": orphans,
+                "bytes_reclaimed": reclaimed,
+                "uploads_purged": purged,
+            }
+
+    async def _purge_uploads(self, initiated_before: float) -> int:
+        """Forget finished multipart uploads past the retention (one worker does it)."""
+        if self._owner not in (None, 0):
+            return 0
+        total = 0
+        for _ in range(1000):  # bounded: 1,000,000 rows a pass at most
+            purged = await self._meta.purge_finished_uploads(initiated_before, _BATCH)
+            total += purged
+            if purged < _BATCH:
+                break
+        return total
 
     async def _drain_queue(self, queued_before: float) -> int:
         total = 0

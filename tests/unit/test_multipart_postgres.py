@@ -14,6 +14,7 @@ from pgtestdb import fresh_database
 from test_multipart_store import (
     test_conditional_put,
     test_delete_bucket_drops_uploads,
+    test_finished_uploads_are_purged_after_retention,
     test_shared_chunks_are_freed_with_their_last_reference,
     test_upload_checksum_type_round_trip,
     test_upload_lifecycle_and_references,
@@ -24,6 +25,7 @@ from pails.meta.postgres import PostgresMetadataStore
 __all__ = [
     "test_conditional_put",
     "test_delete_bucket_drops_uploads",
+    "test_finished_uploads_are_purged_after_retention",
     "test_shared_chunks_are_freed_with_their_last_reference",
     "test_upload_checksum_type_round_trip",
     "test_upload_lifecycle_and_references",

@@ -112,6 +112,32 @@ async def test_upload_lifecycle_and_references(store: SqliteMetadataStore) -> No
     assert await garbage(store) == [p3[0].chunk_id]
 
 
+async def test_finished_uploads_are_purged_after_retention(store: SqliteMetadataStore) -> None:
+    b = await store.create_bucket("b", "o", "r")
+    for upload_id, initiated in (
+        ("old-done", 1.0),
+        ("old-aborted", 2.0),
+        ("old-open", 3.0),
+        ("new-done", 50.0),
+    ):
+        await store.create_upload(Upload(b.id, "k", upload_id, initiated))
+        await store.put_part(part(b.id, upload_id, 1, (chunk(),), "a" * 32))
+    for upload_id in ("old-done", "new-done"):
+        await store.complete_upload(
+            b.id, upload_id, "k", [(1, "a" * 32, {})], last_modified=60.0, min_part_size=1
+        )
+    await store.abort_upload(b.id, "old-aborted")
+    assert await store.purge_finished_uploads(10.0, 1) == 1  # the limit holds
+    assert await store.purge_finished_uploads(10.0, 100) == 1
+    assert await store.purge_finished_uploads(10.0, 100) == 0
+    assert await store.get_upload(b.id, "old-done") is None
+    assert await store.get_upload(b.id, "old-aborted") is None
+    still_open = await store.get_upload(b.id, "old-open")
+    assert still_open is not None and still_open.state == "uploading"  # never purged while open
+    recent = await store.get_upload(b.id, "new-done")
+    assert recent is not None and recent.state == "complete"
+
+
 async def test_shared_chunks_are_freed_with_their_last_reference(store: SqliteMetadataStore) -> None:
     b = await store.create_bucket("b", "o", "r")
     m = (chunk(), chunk())
