@@ -81,6 +81,7 @@ HANDLERS: dict[str, Handler] = {
 }
 
 _PLAIN_PATHS = {"/health/live", "/health/ready", "/metrics"}
+_METADATA_UNAVAILABLE = S3Error("ServiceUnavailable", "The metadata store is unreachable. Please try again.")
 
 
 @dataclass(slots=True)
@@ -171,12 +172,7 @@ class S3Application:
             log.warning(
                 "metadata unavailable in %s %s (request %s): %s", request.method, raw_path, request_id, exc
             )
-            response = error_response(
-                S3Error("ServiceUnavailable", "The metadata store is unreachable. Please try again."),
-                request_id,
-                resource,
-                request.method == "HEAD",
-            )
+            response = error_response(_METADATA_UNAVAILABLE, request_id, resource, request.method == "HEAD")
         except (ConnectionResetError, web.HTTPException):
             raise
         except Exception:
@@ -216,3 +212,5 @@ class S3Application:
             return await admin.handle(self.services, request, raw_path)
         except S3Error as error:
             return error_response(error, request_id, raw_path, request.method == "HEAD")
+        except MetadataUnavailableError:
+            return error_response(_METADATA_UNAVAILABLE, request_id, raw_path, request.method == "HEAD")
