@@ -534,8 +534,12 @@ class PostgresMetadataStore:
         """Raise MetadataUnavailableError unless the database answers now (the readiness probe)."""
         try:
             async with asyncio.timeout(_PING_TIMEOUT):
-                async with self.pool.acquire() as conn:
+                pool = self.pool
+                conn = await pool.acquire()
+                try:
                     await conn.fetchval("SELECT 1")
+                finally:
+                    await _release(pool, conn)
         except _CONNECTION_ERRORS as exc:  # a timeout is an OSError too
             raise MetadataUnavailableError(f"PostgreSQL does not answer: {exc!r}", maybe_done=False) from exc
 
