@@ -82,6 +82,7 @@ async def serve(
         gc=gc,
         metrics=metrics,
         tagging=TaggingService(meta),
+        metadata_ping=getattr(meta, "ping", None),  # PostgreSQL; an SQLite file is always there
     )
     peers: Peers | None = None
     if workers > 1 and run_dir is not None:

@@ -33,6 +33,7 @@ from pails.api.xml import error_document
 from pails.config import Settings
 from pails.errors import S3Error
 from pails.iam.credentials import CredentialStore
+from pails.meta.unavailable import MetadataUnavailableError
 from pails.obs.metrics import Metrics
 from pails.service.buckets import BucketService
 from pails.service.copy import CopyService
@@ -80,6 +81,7 @@ HANDLERS: dict[str, Handler] = {
 }
 
 _PLAIN_PATHS = {"/health/live", "/health/ready", "/metrics"}
+_METADATA_UNAVAILABLE = S3Error("ServiceUnavailable", "The metadata store is unreachable. Please try again.")
 
 
 @dataclass(slots=True)
@@ -96,6 +98,8 @@ class Services:
     ready: bool = False
     peers: Peers | None = None
     """The other workers (pails server --workers N > 1), for admin operations on the whole store."""
+    metadata_ping: Callable[[], Awaitable[None]] | None = None
+    """Raises MetadataUnavailableError when the metadata database does not answer (/health/ready)."""
 
 
 _REQUEST_ID_PREFIX = secrets.token_hex(4).upper()
@@ -164,6 +168,11 @@ class S3Application:
             self.services.metrics.bytes_in.inc(ctx.bytes_in)
         except S3Error as error:
             response = error_response(error, request_id, resource, request.method == "HEAD")
+        except MetadataUnavailableError as exc:
+            log.warning(
+                "metadata unavailable in %s %s (request %s): %s", request.method, raw_path, request_id, exc
+            )
+            response = error_response(_METADATA_UNAVAILABLE, request_id, resource, request.method == "HEAD")
         except (ConnectionResetError, web.HTTPException):
             raise
         except Exception:
@@ -184,6 +193,11 @@ class S3Application:
             return web.Response(body=self.services.metrics.render(), content_type="text/plain")
         if path == "/health/ready" and not self.services.ready:
             return web.json_response({"status": "starting"}, status=503)
+        if path == "/health/ready" and self.services.metadata_ping is not None:
+            try:
+                await self.services.metadata_ping()
+            except MetadataUnavailableError:
+                return web.json_response({"status": "metadata unavailable"}, status=503)
         return web.json_response({"status": "ok"})
 
     async def _admin(
@@ -198,3 +212,5 @@ class S3Application:
             return await admin.handle(self.services, request, raw_path)
         except S3Error as error:
             return error_response(error, request_id, raw_path, request.method == "HEAD")
+        except MetadataUnavailableError:
+            return error_response(_METADATA_UNAVAILABLE, request_id, raw_path, request.method == "HEAD")

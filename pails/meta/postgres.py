@@ -19,9 +19,11 @@ The store holds no state besides the pool, so any number of gateways can share o
 Keys are bytea (their UTF-8 bytes): the primary key (bucket_id, key, version_id) orders them the
 way S3 does, and listings seek on it (pails.meta.listing plans the seeks).
 
-Connection failures (a restarted server, pg_terminate_backend) fail the operation with the
-asyncpg error, except for reads and idempotent writes (put_object, complete_upload, ack_garbage), which
-are retried on a fresh connection; the pool replaces dead connections by itself.
+Connection failures (a restarted server, pg_terminate_backend): while no connection can be opened,
+an operation waits for the database for up to _UNREACHABLE_WAIT seconds (nothing was sent yet); a
+connection lost under an operation is retried on a fresh one for reads and idempotent writes
+(put_object, complete_upload, ack_garbage). Otherwise the operation fails with
+MetadataUnavailableError (HTTP 503). The pool replaces dead connections by itself.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ from pails.meta.rules import (
     check_write_condition,
     completed_object,
     completion_retry,
+    new_version_id,
     version_for_write,
 )
 from pails.meta.store import (
@@ -77,11 +80,15 @@ from pails.meta.store import (
     NoSuchUploadError,
     SourceChangedError,
 )
+from pails.meta.unavailable import MetadataUnavailableError
 
 T = TypeVar("T")
 log = logging.getLogger("pails.meta.postgres")
 
 _ATTEMPTS = 3  # for operations that may be retried after a lost connection
+_UNREACHABLE_WAIT = 1.0  # seconds to wait for a connection (a restart) before answering 503
+_CONNECT_TIMEOUT = 5.0  # seconds, per new connection (a database that does not answer at all)
+_PING_TIMEOUT = 2.0  # seconds, for the readiness probe
 _RACE_ATTEMPTS = 50  # transactions re-run after losing a race on one key
 _SCAN_BATCH = 500
 _UPLOAD_BATCH = 200
@@ -323,12 +330,19 @@ async def _take_shares(conn: Any, shared: SharedChunks) -> None:
 
 
 async def _write_object_row(
-    conn: Any, obj: ObjectVersion, *, keep_renamed: bool, condition: WriteCondition | None
+    conn: Any,
+    obj: ObjectVersion,
+    *,
+    keep_renamed: bool,
+    condition: WriteCondition | None,
+    fresh_version: str | None = None,
 ) -> ObjectVersion:
     """Commit obj as the latest version of its key inside the caller's transaction.
 
     keep_renamed: chunks the replaced version names again keep their reference (a plain PUT);
     False when obj's references were taken elsewhere (shared chunks, completed parts).
+    fresh_version: the id a new version gets (versioning Enabled), chosen once by a caller that
+    may run this again after a lost connection, so that a retry rewrites the same row.
     Raises _LostRace when a concurrent transaction inserted the same version first.
     """
     key = obj.key.encode("utf-8")
@@ -336,6 +350,8 @@ async def _write_object_row(
     if versioning is None:
         raise NoSuchBucketError(obj.bucket_id)
     version_id = version_for_write(versioning, obj.version_id)
+    if fresh_version is not None and version_id != obj.version_id:
+        version_id = fresh_version
     if version_id != obj.version_id:
         obj = replace(obj, version_id=version_id)
     last_modified = obj.last_modified
@@ -472,6 +488,7 @@ class PostgresMetadataStore:
             self.dsn,
             min_size=self._pool_min,
             max_size=self._pool_max,
+            timeout=_CONNECT_TIMEOUT,
             server_settings={"application_name": "pails", "jit": "off"},
         )
 
@@ -488,21 +505,47 @@ class PostgresMetadataStore:
         return self._pool
 
     async def _run(self, op: Callable[[Any], Awaitable[T]], *, retry: bool) -> T:
-        """Run op with a pooled connection; on a lost connection, again on another one if retry."""
-        attempts = _ATTEMPTS if retry else 1
-        for attempt in range(attempts):
+        """Run op with a pooled connection (see the module docstring on lost connections)."""
+        lost = 0  # attempts whose connection was lost under op
+        delay = 0.05
+        give_up_at = time.monotonic() + _UNREACHABLE_WAIT
+        while True:
             pool = self.pool
             try:
                 conn = await pool.acquire()
+            except _CONNECTION_ERRORS as exc:
+                if time.monotonic() + delay > give_up_at:
+                    raise MetadataUnavailableError(
+                        f"cannot connect to PostgreSQL: {exc!r}", maybe_done=lost > 0
+                    ) from exc
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.4)
+                continue
+            try:
+                return await op(conn)
+            except _CONNECTION_ERRORS as exc:
+                lost += 1
+                if not retry or lost >= _ATTEMPTS:
+                    # op reached the database: whether it committed is unknown.
+                    raise MetadataUnavailableError(
+                        f"lost the PostgreSQL connection: {exc!r}", maybe_done=True
+                    ) from exc
+            finally:
+                await _release(pool, conn)
+            await asyncio.sleep(0.01 * lost)
+
+    async def ping(self) -> None:
+        """Raise MetadataUnavailableError unless the database answers now (the readiness probe)."""
+        try:
+            async with asyncio.timeout(_PING_TIMEOUT):
+                pool = self.pool
+                conn = await pool.acquire()
                 try:
-                    return await op(conn)
+                    await conn.fetchval("SELECT 1")
                 finally:
                     await _release(pool, conn)
-            except _CONNECTION_ERRORS:
-                if attempt == attempts - 1:
-                    raise
-                await asyncio.sleep(0.01 * (attempt + 1))
-        raise AssertionError("unreachable")
+        except _CONNECTION_ERRORS as exc:  # a timeout is an OSError too
+            raise MetadataUnavailableError(f"PostgreSQL does not answer: {exc!r}", maybe_done=False) from exc
 
     # buckets
 
@@ -583,17 +626,22 @@ class PostgresMetadataStore:
         if before_commit is not None:
             await asyncio.to_thread(before_commit)
 
+        fresh_version = new_version_id()
+
         async def body(conn: Any) -> ObjectVersion:
             if shared is not None:
                 await _take_shares(conn, shared)
-            return await _write_object_row(conn, obj, keep_renamed=shared is None, condition=condition)
+            return await _write_object_row(
+                conn, obj, keep_renamed=shared is None, condition=condition, fresh_version=fresh_version
+            )
 
         async def op(conn: Any) -> ObjectVersion:
             return await _in_transaction(conn, body, obj.bucket_id)
 
-        # Retried after a lost connection: writing the same row again is harmless (its chunks are
-        # kept); not with shared chunks, whose references must be taken once.
-        return await self._run(op, retry=shared is None)
+        # Retried after a lost connection: writing the same row (the same version id) again is
+        # harmless, its chunks are kept. Not with shared chunks, whose references must be taken
+        # once, nor with a condition, which the first attempt's commit would make fail.
+        return await self._run(op, retry=shared is None and condition is None)
 
     async def get_object(
         self, bucket_id: int, key: str, version_id: str | None = None

@@ -27,6 +27,7 @@ from pails.meta.store import (
     PreconditionFailedError,
     SourceChangedError,
 )
+from pails.meta.unavailable import outcome_unknown
 from pails.service.bodies import store_body
 from pails.service.objects import condition_error, validate_key
 from pails.service.sharing import share_range
@@ -152,8 +153,9 @@ class MultipartService:
                 raise no_such_upload(upload.upload_id) from None
             finally:
                 barrier.release()
-        except BaseException:
-            await self._chunks.delete([ref.chunk_id for ref in stored.manifest])
+        except BaseException as exc:
+            if not outcome_unknown(exc):  # else a committed row may name them: the orphan sweep decides
+                await self._chunks.delete([ref.chunk_id for ref in stored.manifest])
             raise
         return part
 
@@ -194,8 +196,8 @@ class MultipartService:
                 raise S3Error("NoSuchKey", "The copy source was replaced or deleted meanwhile.") from None
             finally:
                 barrier.release()
-        except BaseException:
-            if shared.written:
+        except BaseException as exc:
+            if shared.written and not outcome_unknown(exc):
                 await self._chunks.delete([ref.chunk_id for ref in shared.written])
             raise
         return part

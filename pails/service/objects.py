@@ -13,6 +13,7 @@ from pails.limits import MAX_KEY_BYTES
 from pails.meta.models import Bucket, DeleteOutcome, ListPage, ObjectVersion, VersionPage, WriteCondition
 from pails.meta.rules import is_version_id
 from pails.meta.store import MetadataStore, NoSuchBucketError, NoSuchKeyError, PreconditionFailedError
+from pails.meta.unavailable import outcome_unknown
 from pails.service.bodies import StoredBody, read_range, store_body
 from pails.service.verify import verify_stored
 
@@ -141,8 +142,9 @@ class ObjectService:
                 raise condition_error(exc, request.key) from None
             finally:
                 barrier.release()
-        except BaseException:
-            await self._chunks.delete([ref.chunk_id for ref in stored.manifest])
+        except BaseException as exc:
+            if not outcome_unknown(exc):  # else a committed row may name them: the orphan sweep decides
+                await self._chunks.delete([ref.chunk_id for ref in stored.manifest])
             raise
         return obj, stored
 
