@@ -70,15 +70,23 @@ def authorize(identity: Identity, action: str, resource: str, keys: Keys) -> Non
 
 
 def may_assume(identity: Identity, trust: Policy, role_arn: str, role_account: str, keys: Keys) -> bool:
-    """The role's trust policy (a resource policy) and, unless the trust names the caller itself in
-    its own account, the caller's identity policies must allow sts:AssumeRole (decision 0012)."""
+    """AssumeRole: the role's trust policy must allow the caller (by ARN, "*" or its account) and
+    no policy may deny. A trust naming the account delegates to the account: its users (and role
+    sessions) also need an identity-policy Allow of sts:AssumeRole on the role; its root needs none.
+    Same account, a trust naming the caller's own ARN suffices (as in AWS). Decision 0012."""
     ctx = RequestContext(principal_of(identity), "sts:AssumeRole", role_arn, request_keys(identity, keys))
-    policies = [(trust, PolicyKind.RESOURCE), *identity_policies(identity)]
-    if role_account == identity.account_id:
-        decision = evaluate(policies, ctx)
-    else:
-        decision = evaluate_cross_account(policies, ctx)
-    return decision is Decision.ALLOW and _session_allows(identity, ctx)
+    resource = [(trust, PolicyKind.RESOURCE)]
+    identity_side = identity_policies(identity)
+    if evaluate([*resource, *identity_side], ctx) is Decision.EXPLICIT_DENY:
+        return False
+    if not _session_allows(identity, ctx):
+        return False
+    trusted = evaluate_cross_account([*resource, (ALLOW_ALL, PolicyKind.IDENTITY)], ctx) is Decision.ALLOW
+    if not trusted:
+        return False
+    if role_account == identity.account_id and evaluate(resource, ctx) is Decision.ALLOW:
+        return True  # the trust names the caller directly
+    return evaluate(identity_side, ctx) is Decision.ALLOW
 
 
 def parse_trust_policy(text: str) -> Policy:
