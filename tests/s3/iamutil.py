@@ -28,9 +28,10 @@ def client(
     region: str = "us-east-1",
     **config: Any,
 ) -> Any:
-    cfg = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30, **config)
+    cfg = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30)
     if service == "s3":
         cfg = cfg.merge(Config(s3={"addressing_style": "path"}, signature_version="s3v4"))
+    cfg = cfg.merge(Config(**config))
     return boto3.client(
         service,
         endpoint_url=endpoint,

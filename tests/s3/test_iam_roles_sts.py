@@ -335,3 +335,22 @@ def test_temporary_credentials_expire(start_server, monkeypatch):
     with pytest.raises(ClientError) as exc:
         _temp(srv, "sts", creds).get_caller_identity()
     assert _code(exc)[0] == "ExpiredToken"
+
+
+def test_sigv2_with_session_token(iam, sts, server):
+    import urllib.request
+
+    arn = _role(iam, trust(ADMIN))
+    creds = sts.assume_role(RoleArn=arn, RoleSessionName="v2")["Credentials"]
+    v2 = _temp(server, "s3", creds, signature_version="s3")
+    v2.list_buckets()
+    url = v2.generate_presigned_url("list_buckets", ExpiresIn=60)
+    assert "x-amz-security-token" in url and "Signature=" in url
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
+    forged = _temp(
+        server, "s3", {**creds, "SessionToken": creds["SessionToken"][:-3] + "AAA"}, signature_version="s3"
+    )
+    with pytest.raises(ClientError) as exc:
+        forged.list_buckets()
+    assert _code(exc) == ("InvalidToken", 400)
