@@ -58,3 +58,23 @@ def trust(*principals: str, action: str = "sts:AssumeRole") -> str:
             "Statement": [{"Effect": "Allow", "Principal": {"AWS": list(principals)}, "Action": action}],
         }
     )
+
+
+def create_account(
+    endpoint: str, access_key: str, secret_key: str, account_name: str | None = None
+) -> dict[str, str]:
+    """A new account through the admin API (as `pails admin account create --json` does):
+    {"account_id", "canonical_id", "name", "access_key_id", "secret_access_key"}."""
+    import urllib.request
+
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    body = json.dumps({"name": account_name or name("acct")}).encode()
+    request = AWSRequest(method="POST", url=endpoint.rstrip("/") + "/_pails/admin/accounts", data=body)
+    S3SigV4Auth(Credentials(access_key, secret_key), "s3", "us-east-1").add_auth(request)
+    prepared = request.prepare()
+    http = urllib.request.Request(prepared.url, data=body, method="POST", headers=dict(prepared.headers))
+    with urllib.request.urlopen(http, timeout=30) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]

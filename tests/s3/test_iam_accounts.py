@@ -78,6 +78,17 @@ def test_account_list_and_duplicates(tenant, server):
     assert table.returncode == 0 and tenant["account_id"] in table.stdout
 
 
+def test_create_account_helper(server):
+    """tests/s3/iamutil.create_account: the admin API without the CLI (for other test modules)."""
+    from iamutil import create_account
+
+    made = create_account(server.endpoint, server.access_key, server.secret_key)
+    me = client(
+        "sts", server.endpoint, made["access_key_id"], made["secret_access_key"]
+    ).get_caller_identity()
+    assert me["Account"] == made["account_id"]
+
+
 def test_only_the_admin_account_manages_accounts(tenant, server):
     proc = pails(
         server,
