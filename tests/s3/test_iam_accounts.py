@@ -132,6 +132,32 @@ def test_accounts_are_isolated(tenant, server):
     assert me["Account"] == tenant["account_id"]
 
 
+def test_account_root_manages_its_own_keys(server):
+    from iamutil import create_account
+
+    made = create_account(server.endpoint, server.access_key, server.secret_key)
+    root_iam = client("iam", server.endpoint, made["access_key_id"], made["secret_access_key"])
+    listed = root_iam.list_access_keys()["AccessKeyMetadata"]
+    assert [k["AccessKeyId"] for k in listed] == [made["access_key_id"]]
+    second = root_iam.create_access_key()["AccessKey"]
+    assert "UserName" not in second
+    me = client(
+        "sts", server.endpoint, second["AccessKeyId"], second["SecretAccessKey"]
+    ).get_caller_identity()
+    assert me["Arn"] == f"arn:aws:iam::{made['account_id']}:root"
+    with pytest.raises(ClientError) as exc:
+        root_iam.create_access_key()
+    assert _code(exc) == ("LimitExceeded", 409)
+    root_iam.delete_access_key(AccessKeyId=made["access_key_id"])
+    with pytest.raises(ClientError) as exc:
+        root_iam.list_access_keys()
+    assert _code(exc) == ("InvalidClientTokenId", 403)
+    second_iam = client("iam", server.endpoint, second["AccessKeyId"], second["SecretAccessKey"])
+    assert [k["AccessKeyId"] for k in second_iam.list_access_keys()["AccessKeyMetadata"]] == [
+        second["AccessKeyId"]
+    ]
+
+
 def test_cross_account_assume_role(tenant, server):
     mine = client("iam", server.endpoint, tenant["access_key_id"], tenant["secret_access_key"])
     role = name("role")
