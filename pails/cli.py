@@ -40,6 +40,14 @@ def server(
             max=256,
         ),
     ] = 1,
+    cache: Annotated[
+        str | None,
+        typer.Option(
+            "--cache",
+            help="Share the authorization cache between servers: redis://host:port/db[?prefix=NAME] "
+            "(default PAILS_CACHE_URL, else in-process only).",
+        ),
+    ] = None,
 ) -> None:
     """Run the server: metadata in SQLite (default) or PostgreSQL, chunks on local disk."""
     from pails.server import run
@@ -53,6 +61,7 @@ def server(
         region=region,
         log_level=log_level,
         metadata_url=metadata,
+        cache_url=cache,
     )
     run(settings, workers)
 

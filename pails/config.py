@@ -22,6 +22,10 @@ class Settings:
     log_level: str = "info"
     # sqlite:///abs/path or postgresql://user@host:port/db; None: sqlite in DATA_DIR/meta.db.
     metadata_url: str | None = field(default=None, repr=False)
+    # The bucket authorization cache: redis://host:port/db[?prefix=NAME] shares it between
+    # processes (None: in-process only); entries live cache_ttl_seconds without Redis.
+    cache_url: str | None = field(default=None, repr=False)
+    cache_ttl_seconds: float = 1.0
 
     @property
     def host(self) -> str:

@@ -22,6 +22,7 @@ from pails.data.local import LocalChunkStore
 from pails.iam.credentials import Credential, CredentialStore, load_or_create_root
 from pails.meta.factory import create_metadata_store, default_metadata_url, describe
 from pails.obs.metrics import Metrics
+from pails.service.access import AccessService
 from pails.service.buckets import BucketService
 from pails.service.copy import CopyService
 from pails.service.gc import GarbageCollector
@@ -71,9 +72,18 @@ async def serve(
         garbage_ratio=settings.compact_garbage_ratio,
         owner=worker if workers > 1 else None,
     )
+    credentials = CredentialStore(root)
+    access = AccessService(
+        meta,
+        credentials,
+        ttl=settings.cache_ttl_seconds,
+        redis_url=settings.cache_url,
+        registry=metrics.registry,
+    )
+    await access.start()
     services = Services(
         settings=settings,
-        credentials=CredentialStore(root),
+        credentials=credentials,
         buckets=BucketService(meta, settings.region),
         objects=ObjectService(meta, chunks),
         multipart=MultipartService(meta, chunks),
@@ -81,6 +91,7 @@ async def serve(
         gc=gc,
         metrics=metrics,
         tagging=TaggingService(meta),
+        access=access,
     )
     peers: Peers | None = None
     if workers > 1 and run_dir is not None:
@@ -116,6 +127,7 @@ async def serve(
         await runner.cleanup()
         if peers is not None:
             await peers.stop()
+        await access.close()
         await chunks.close()
         await meta.close()
         log.info("Pails stopped")

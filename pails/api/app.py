@@ -13,8 +13,10 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from pails.api.auth import authenticate
+from pails.api.authz import authorize
 from pails.api.body import CONTINUE_SENT
 from pails.api.context import RequestContext
+from pails.api.handlers import access as access_handlers
 from pails.api.handlers import (
     admin,
     attributes,
@@ -34,6 +36,7 @@ from pails.config import Settings
 from pails.errors import S3Error
 from pails.iam.credentials import CredentialStore
 from pails.obs.metrics import Metrics
+from pails.service.access import AccessService
 from pails.service.buckets import BucketService
 from pails.service.copy import CopyService
 from pails.service.gc import GarbageCollector
@@ -78,6 +81,7 @@ HANDLERS: dict[str, Handler] = {
     "PutBucketTagging": tagging.put_bucket_tagging,
     "DeleteBucketTagging": tagging.delete_bucket_tagging,
 }
+HANDLERS.update(access_handlers.HANDLERS)
 
 _PLAIN_PATHS = {"/health/live", "/health/ready", "/metrics"}
 
@@ -93,6 +97,7 @@ class Services:
     gc: GarbageCollector
     metrics: Metrics
     tagging: TaggingService
+    access: AccessService
     ready: bool = False
     peers: Peers | None = None
     """The other workers (pails server --workers N > 1), for admin operations on the whole store."""
@@ -155,8 +160,7 @@ class S3Application:
             ctx.identity, ctx.auth, ctx.signing_key = authenticate(
                 request, raw_path, raw_query, self.services.credentials, self._region, domain=self._domain
             )
-            if ctx.identity is None:
-                raise S3Error("AccessDenied")
+            await authorize(ctx)
             await check_expected_bucket_owner(ctx)
             response = await HANDLERS[api](ctx)
             response.headers["x-amz-request-id"] = request_id
