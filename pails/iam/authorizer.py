@@ -20,7 +20,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 
 from pails.iam.acl import ALL_USERS, AUTHENTICATED_USERS, Acl, permits
 from pails.iam.actions import Access
@@ -44,7 +45,7 @@ _OWNER_REPAIR_ACTIONS = frozenset({"s3:GetBucketPolicy", "s3:PutBucketPolicy", "
 _ALLOW_ALL = Policy(statements=(Statement(effect=Effect.ALLOW, actions=("*",), resources=("*",)),))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class BucketAuth:
     """What authorization needs to know about a bucket (cached: see pails.iam.cache)."""
 
@@ -57,11 +58,20 @@ class BucketAuth:
     pab: PublicAccessBlock | None
     policy_text: str | None = None
 
-    @property
+    @cached_property
+    def deny_policy(self) -> Policy | None:
+        """The policy's Deny statements alone: all that can change the answer for a caller that
+        is allowed anyway (the owner's root, or a same-account caller its identity policy allows)."""
+        if self.policy is None:
+            return None
+        denies = tuple(st for st in self.policy.statements if st.effect is Effect.DENY)
+        return replace(self.policy, statements=denies) if denies else None
+
+    @cached_property
     def policy_public(self) -> bool:
         return policy_is_public(self.policy)
 
-    @property
+    @cached_property
     def mentions_existing_object_tags(self) -> bool:
         return self.policy is not None and _mentions(self.policy, "s3:existingobjecttag/")
 
@@ -171,11 +181,19 @@ def decide(
     same_account = is_same_account(identity, bucket)
     owner_root = same_account and identity is not None and identity.is_root
     direct = delegated = False
+    if (owner_root or (same_account and identity_allow)) and access.action not in _OWNER_REPAIR_ACTIONS:
+        # Allowed unless a Deny matches: the Allow statements cannot change the answer.
+        denies = bucket.deny_policy
+        if denies is not None and evaluate([(denies, PolicyKind.RESOURCE)], ctx) is Decision.EXPLICIT_DENY:
+            return Decision.EXPLICIT_DENY
+        return Decision.ALLOW
     if bucket.policy is not None:
         verdict = evaluate([(bucket.policy, PolicyKind.RESOURCE)], ctx)
         if verdict is Decision.EXPLICIT_DENY:
             if not (owner_root and access.action in _OWNER_REPAIR_ACTIONS):
                 return verdict
+        elif owner_root:
+            return Decision.ALLOW
         elif not (
             bucket.pab is not None
             and bucket.pab.restrict_public_buckets
@@ -184,7 +202,7 @@ def decide(
         ):
             if verdict is Decision.ALLOW:
                 direct = True
-            elif identity is not None:
+            elif identity is not None and not same_account:  # delegation counts across accounts only
                 crossed = evaluate_cross_account(
                     [(bucket.policy, PolicyKind.RESOURCE), (_ALLOW_ALL, PolicyKind.IDENTITY)], ctx
                 )

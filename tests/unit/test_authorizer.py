@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pails.iam.acl import ALL_USERS, AUTHENTICATED_USERS, Acl, Grant, canned, private
+from pails.iam.acl import Acl, Grant, canned, private
 from pails.iam.actions import Access, required
 from pails.iam.authorizer import BucketAuth, decide, identity_keys
 from pails.iam.credentials import Identity, IdentityKind
