@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from pails.cli_admin import register as register_iam_commands
 from pails.config import load_settings
 
 app = typer.Typer(help="Pails: an S3-compatible object store.", no_args_is_help=True, add_completion=False)
@@ -77,6 +78,7 @@ def _check_metadata_url(url: str) -> None:
 
 admin = typer.Typer(help="Administration.", no_args_is_help=True)
 app.add_typer(admin, name="admin")
+register_iam_commands(admin)
 
 
 @admin.command("migrate")

@@ -26,6 +26,12 @@ class Settings:
     # processes (None: in-process only); entries live cache_ttl_seconds without Redis.
     cache_url: str | None = field(default=None, repr=False)
     cache_ttl_seconds: float = 1.0
+    # Encrypts secrets at rest and signs session tokens; None: DATA_DIR/server-key (generated once).
+    # Gateways sharing one metadata database must all be given the same (docs/iam.md).
+    server_key: str | None = field(default=None, repr=False)
+    iam_cache_ttl_seconds: float = 1.0
+    # Test-only: the shortest DurationSeconds STS accepts (AWS: 900), to test expiry without waiting.
+    sts_min_duration_seconds: int = 900
 
     @property
     def host(self) -> str:

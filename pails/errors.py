@@ -37,6 +37,7 @@ _CATALOGUE: dict[str, tuple[int, str]] = {
     "InvalidPartOrder": (400, "The list of parts was not in ascending order."),
     "InvalidRange": (416, "The requested range is not satisfiable"),
     "InvalidRequest": (400, "Invalid Request"),
+    "InvalidToken": (400, "The provided token is malformed or otherwise invalid."),
     "InvalidTag": (400, "The tag provided was not a valid tag."),
     "KeyTooLongError": (400, "Your key is too long"),
     "MalformedXML": (

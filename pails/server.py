@@ -19,8 +19,13 @@ from pails.api.app import S3Application, Services
 from pails.api.transport import S3Server
 from pails.config import Settings
 from pails.data.local import LocalChunkStore
-from pails.iam.credentials import Credential, CredentialStore, load_or_create_root
+from pails.iam import serverkey
+from pails.iam.credentials import Credential, load_or_create_root
+from pails.iam.directory import CredentialStore
+from pails.iam.identities import IdentityService
+from pails.iam.sts import StsService
 from pails.meta.factory import create_metadata_store, default_metadata_url, describe
+from pails.meta.iam_store import identity_store_for
 from pails.obs.metrics import Metrics
 from pails.service.access import AccessService
 from pails.service.buckets import BucketService
@@ -72,7 +77,9 @@ async def serve(
         garbage_ratio=settings.compact_garbage_ratio,
         owner=worker if workers > 1 else None,
     )
-    credentials = CredentialStore(root)
+    keys = serverkey.ServerKeys.from_master(serverkey.load_or_create(data_dir, settings.server_key))
+    credentials = CredentialStore(root, identity_store_for(meta), keys, ttl=settings.iam_cache_ttl_seconds)
+    await credentials.refresh_accounts(force=True)
     access = AccessService(
         meta,
         credentials,
@@ -84,6 +91,8 @@ async def serve(
     services = Services(
         settings=settings,
         credentials=credentials,
+        iam=IdentityService(credentials),
+        sts=StsService(credentials, min_duration=settings.sts_min_duration_seconds),
         buckets=BucketService(meta, settings.region),
         objects=ObjectService(meta, chunks),
         multipart=MultipartService(meta, chunks),
@@ -166,6 +175,7 @@ def _prepare(settings: Settings) -> None:
     )
     if generated:
         print(_banner(settings, root), flush=True)
+    serverkey.load_or_create(settings.data_dir, settings.server_key)
 
     async def migrate() -> None:
         meta = create_metadata_store(settings.metadata_url or default_metadata_url(settings.data_dir))

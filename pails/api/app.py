@@ -28,13 +28,16 @@ from pails.api.handlers import (
     tagging,
     versions,
 )
+from pails.api.handlers import query as query_api
 from pails.api.handlers import versioning as versioning_handlers
 from pails.api.owner import check_expected_bucket_owner
 from pails.api.router import resolve, with_copy_source
 from pails.api.xml import error_document
 from pails.config import Settings
 from pails.errors import S3Error
-from pails.iam.credentials import CredentialStore
+from pails.iam.directory import CredentialStore
+from pails.iam.identities import IdentityService
+from pails.iam.sts import StsService
 from pails.obs.metrics import Metrics
 from pails.service.access import AccessService
 from pails.service.buckets import BucketService
@@ -98,6 +101,8 @@ class Services:
     metrics: Metrics
     tagging: TaggingService
     access: AccessService
+    iam: IdentityService
+    sts: StsService
     ready: bool = False
     peers: Peers | None = None
     """The other workers (pails server --workers N > 1), for admin operations on the whole store."""
@@ -147,6 +152,9 @@ class S3Application:
             return await self._plain(raw_path)
         if raw_path.startswith(admin.PREFIX):
             return await self._admin(request, raw_path, raw_query, request_id)
+        service = query_api.query_service(request, raw_query)
+        if service is not None:
+            return await query_api.handle(self.services, service, request, raw_path, raw_query, request_id)
         api = "Unknown"
         resource = raw_path
         try:
@@ -157,7 +165,7 @@ class S3Application:
             ctx = RequestContext(request, endpoint, request_id, raw_query, query, self.services)
             resource = ctx.resource
             _check_expect(request.headers.get("Expect"))
-            ctx.identity, ctx.auth, ctx.signing_key = authenticate(
+            ctx.identity, ctx.auth, ctx.signing_key = await authenticate(
                 request, raw_path, raw_query, self.services.credentials, self._region, domain=self._domain
             )
             await authorize(ctx)
@@ -194,11 +202,11 @@ class S3Application:
         self, request: web.BaseRequest, raw_path: str, raw_query: str, request_id: str
     ) -> web.StreamResponse:
         try:
-            identity, _, _ = authenticate(
+            identity, _, _ = await authenticate(
                 request, raw_path, raw_query, self.services.credentials, self._region, domain=self._domain
             )
-            if identity is None or not identity.is_root:
+            if identity is None or not identity.is_admin:
                 raise S3Error("AccessDenied")
-            return await admin.handle(self.services, request, raw_path)
+            return await admin.handle(self.services, request, raw_path, identity)
         except S3Error as error:
             return error_response(error, request_id, raw_path, request.method == "HEAD")

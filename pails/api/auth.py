@@ -10,7 +10,9 @@ from aiohttp import web
 from pails.api.router import split_host
 from pails.errors import S3Error
 from pails.iam import sigv2
-from pails.iam.credentials import CredentialStore, Identity
+from pails.iam.credentials import Credential, Identity
+from pails.iam.directory import CredentialStore, TokenRevoked
+from pails.iam.sessions import TokenExpired, TokenInvalid
 from pails.iam.sigv4 import (
     STREAMING_UNSIGNED_PAYLOAD_TRAILER,
     UNSIGNED_PAYLOAD,
@@ -34,7 +36,22 @@ def lower_headers(request: web.BaseRequest) -> dict[str, str]:
     return headers
 
 
-def authenticate(
+async def lookup(credentials: CredentialStore, access_key: str, security_token: str | None) -> Credential:
+    """The credential of a signed request, or the S3 error for an unknown key or a bad token."""
+    try:
+        credential = await credentials.lookup(access_key, security_token)
+    except TokenExpired:
+        raise S3Error("ExpiredToken", extra={"Token-0": security_token or ""}) from None
+    except TokenRevoked:
+        raise S3Error("InvalidToken", "The provided token has been revoked.") from None
+    except TokenInvalid:
+        raise S3Error("InvalidToken", extra={"Token-0": security_token or ""}) from None
+    if credential is None:
+        raise S3Error("InvalidAccessKeyId", extra={"AWSAccessKeyId": access_key})
+    return credential
+
+
+async def authenticate(
     request: web.BaseRequest,
     raw_path: str,
     raw_query: str,
@@ -42,24 +59,33 @@ def authenticate(
     region: str,
     *,
     domain: str = "",
+    service: str = "s3",
+    payload_hash: str | None = None,
 ) -> tuple[Identity | None, AuthInfo | None, bytes | None]:
-    """Who signed the request (None when anonymous) and the signing key for streamed chunks."""
-    signed = SignedRequest(
-        method=request.method, raw_path=raw_path, raw_query=raw_query, headers=lower_headers(request)
-    )
+    """Who signed the request (None when anonymous) and the signing key for streamed chunks.
+
+    `service` is the credential scope the request must carry; for the IAM and STS query APIs
+    (global services, signed for whatever region the client chose) the region is not checked, and
+    the caller passes `payload_hash`, the body's SHA-256 (their clients send no x-amz-content-sha256)."""
+    headers = lower_headers(request)
+    if payload_hash is not None:
+        headers.setdefault("x-amz-content-sha256", payload_hash)
+    signed = SignedRequest(method=request.method, raw_path=raw_path, raw_query=raw_query, headers=headers)
     header = signed.headers.get("authorization")
     if (header is not None and header.startswith("AWS ")) or "AWSAccessKeyId=" in raw_query:
         scheme = auth_scheme(signed)
         if scheme == "sigv2-header" or scheme == "sigv2-query":
             bucket_in_host = split_host(request.host, domain) if domain else None
-            return _authenticate_v2(signed, scheme == "sigv2-query", credentials, bucket_in_host)
+            return await _authenticate_v2(signed, scheme == "sigv2-query", credentials, bucket_in_host)
     info = parse_auth(signed)
     if info is None:
         return None, None, None
-    credential = credentials.lookup(info.access_key)
-    if credential is None:
-        raise S3Error("InvalidAccessKeyId", extra={"AWSAccessKeyId": info.access_key})
-    signing_key = verify(signed, info, credential.secret_key, now=datetime.now(UTC), region=region)
+    credential = await lookup(credentials, info.access_key, info.security_token)
+    if service != "s3":
+        region = info.region
+    signing_key = verify(
+        signed, info, credential.secret_key, now=datetime.now(UTC), region=region, service=service
+    )
     return credential.identity, info, signing_key
 
 
@@ -80,13 +106,12 @@ def _v2_payload_mode(signed: SignedRequest) -> str:
     )
 
 
-def _authenticate_v2(
+async def _authenticate_v2(
     signed: SignedRequest, presigned: bool, credentials: CredentialStore, bucket_in_host: str | None
 ) -> tuple[Identity, AuthInfo, None]:
     claims = sigv2.parse_query(signed) if presigned else sigv2.parse_header(signed)
-    credential = credentials.lookup(claims.access_key)
-    if credential is None:
-        raise S3Error("InvalidAccessKeyId", extra={"AWSAccessKeyId": claims.access_key})
+    token = signed.headers.get("x-amz-security-token")
+    credential = await lookup(credentials, claims.access_key, token)
     now = datetime.now(UTC)
     sigv2.verify(signed, claims, credential.secret_key, now=now, bucket_in_host=bucket_in_host)
     amz_date = format_amz_date(now if presigned else claims.when)

@@ -97,24 +97,3 @@ def load_or_create_root(
         out.flush()
         os.fsync(out.fileno())
     return Credential(_root_identity(access), secret), True
-
-
-class CredentialStore:
-    """Access key -> credential. The IAM issue replaces the single root entry with a real store."""
-
-    def __init__(self, root: Credential) -> None:
-        self._by_key = {root.identity.access_key: root}
-        self.root = root
-
-    def lookup(self, access_key: str) -> Credential | None:
-        return self._by_key.get(access_key)
-
-    def identity_of(self, canonical_id: str) -> Identity | None:
-        """The identity a canonical id (e.g. a bucket's owner_id) belongs to, if it is known here."""
-        root = self.root.identity
-        return root if canonical_id == root.canonical_id else None
-
-    def account_of(self, canonical_id: str) -> str | None:
-        """The account id of the owner with this canonical id (x-amz-expected-bucket-owner)."""
-        identity = self.identity_of(canonical_id)
-        return identity.account_id if identity is not None else None

@@ -11,7 +11,7 @@ from pails.errors import S3Error
 from pails.iam.acl import Acl, AclError, acl_from_json
 from pails.iam.authorizer import BucketAuth
 from pails.iam.cache import BucketCache
-from pails.iam.credentials import CredentialStore
+from pails.iam.directory import CredentialStore
 from pails.iam.policy import BUCKET_POLICY_MAX_BYTES, MalformedPolicy, Policy, parse_policy
 from pails.iam.public import PublicAccessBlock, policy_is_public
 from pails.meta.access import BucketAccess

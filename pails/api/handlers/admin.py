@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from pails.api.handlers import admin_accounts
 from pails.errors import S3Error
+from pails.iam.credentials import Identity
 from pails.service.peers import summed
 
 if TYPE_CHECKING:
@@ -15,7 +17,11 @@ if TYPE_CHECKING:
 PREFIX = "/_pails/"
 
 
-async def handle(services: Services, request: web.BaseRequest, raw_path: str) -> web.StreamResponse:
+async def handle(
+    services: Services, request: web.BaseRequest, raw_path: str, identity: Identity
+) -> web.StreamResponse:
+    if raw_path.startswith(admin_accounts.PATH):
+        return await admin_accounts.handle(services, request, raw_path, identity)
     if raw_path == "/_pails/admin/gc" and request.method == "POST":
         report = await services.gc.run_once(sweep_orphans=True, immediate=True)
         if services.peers is not None:  # every worker frees its own chunks

@@ -18,6 +18,7 @@ from urllib.parse import urlencode, urlsplit
 from aiohttp import BodyPartReader, web
 
 from pails.api import xml
+from pails.api.auth import lookup
 from pails.api.authz import allowed, new_object_acl_from, request_keys
 from pails.api.context import RequestContext
 from pails.api.handlers.writes import STORED_HEADERS
@@ -57,13 +58,14 @@ async def _read_field(part: BodyPartReader, budget: int) -> str:
     return data.decode("utf-8", "replace")
 
 
-def _authenticate(ctx: RequestContext, fields: dict[str, str]) -> tuple[Identity | None, str | None]:
+async def _authenticate(ctx: RequestContext, fields: dict[str, str]) -> tuple[Identity | None, str | None]:
     """The signer of the form (None: anonymous, a form without a policy) and the signature version."""
     if "policy" not in fields:
         if "x-amz-signature" in fields or "signature" in fields:
             raise _invalid("Bucket POST must contain a field named 'policy'.", "policy")
         return None, None
     encoded = fields["policy"]
+    token = fields.get("x-amz-security-token")
     credentials = ctx.services.credentials
     if "x-amz-algorithm" in fields or "x-amz-credential" in fields:
         if fields.get("x-amz-algorithm") != "AWS4-HMAC-SHA256":
@@ -73,9 +75,7 @@ def _authenticate(ctx: RequestContext, fields: dict[str, str]) -> tuple[Identity
             if name not in fields:
                 raise _invalid(f"Bucket POST must contain a field named '{name}'.", name)
         access_key = fields["x-amz-credential"].split("/", 1)[0]
-        credential = credentials.lookup(access_key)
-        if credential is None:
-            raise S3Error("InvalidAccessKeyId", extra={"AWSAccessKeyId": access_key})
+        credential = await lookup(credentials, access_key, token)
         if not verify_v4_signature(encoded, fields["x-amz-signature"], credential.secret_key,
                                    fields["x-amz-credential"]):  # fmt: skip
             raise S3Error("SignatureDoesNotMatch", extra={"StringToSign": encoded})
@@ -84,9 +84,7 @@ def _authenticate(ctx: RequestContext, fields: dict[str, str]) -> tuple[Identity
         if "signature" not in fields:
             raise _invalid("Bucket POST must contain a field named 'Signature'.", "Signature")
         access_key = fields["awsaccesskeyid"]
-        credential = credentials.lookup(access_key)
-        if credential is None:
-            raise S3Error("InvalidAccessKeyId", extra={"AWSAccessKeyId": access_key})
+        credential = await lookup(credentials, access_key, token)
         expected = base64.b64encode(
             hmac.new(credential.secret_key.encode(), encoded.encode(), hashlib.sha1).digest()
         ).decode()
@@ -139,7 +137,7 @@ async def post_object(ctx: RequestContext) -> web.StreamResponse:
     fields["key"] = key
     fields["bucket"] = ctx.bucket_name
 
-    identity, version = _authenticate(ctx, fields)
+    identity, version = await _authenticate(ctx, fields)
     ctx.identity = identity
     length_range: tuple[int, int] | None = None
     if identity is not None:

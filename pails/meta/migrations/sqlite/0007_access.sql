@@ -1,4 +1,4 @@
--- Pails metadata, SQLite, version 6: authorization.
+-- Pails metadata, SQLite, version 7: authorization.
 -- The bucket policy (buckets.policy_json) and bucket ACL (buckets.acl, JSON) have had columns
 -- since version 1. New: the bucket's PublicAccessBlock (JSON, NULL: none), and the ACL of each
 -- object version and of each multipart upload (carried onto the object it completes).
