@@ -91,6 +91,46 @@ def twenty_statements(bucket: str) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
+def decision_costs(rounds: int = 20_000) -> dict[str, float]:
+    """Microseconds per authorization decision (pure CPU, in this process), by caller."""
+    import time
+
+    from pails.iam.acl import private
+    from pails.iam.actions import required
+    from pails.iam.authorizer import BucketAuth, decide, identity_keys
+    from pails.iam.credentials import Identity, IdentityKind
+    from pails.iam.policy import parse_policy
+
+    owner = Identity(
+        "AK", "111111111111", "c" * 64, "owner", is_root=True, arn="arn:aws:iam::111111111111:root"
+    )
+    user = Identity(
+        "AKU", "111111111111", "c" * 64, "u", kind=IdentityKind.USER, arn="arn:aws:iam::111111111111:user/u",
+        user_name="u", policies=(parse_policy('{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+                                              '"Action":"s3:GetObject","Resource":"*"}]}'),),
+    )  # fmt: skip
+    policy = parse_policy(twenty_statements("b"), require_principal=True)
+    plain = BucketAuth("b", 1, owner.canonical_id, owner.account_id, None, private(owner.canonical_id), None)
+    governed = BucketAuth(
+        "b", 1, owner.canonical_id, owner.account_id, policy, private(owner.canonical_id), None
+    )
+    access = required("GetObject", "b", "team3/object-17", {}, {})[0]
+    out: dict[str, float] = {}
+    for label, who, bucket in (
+        ("owner, no policy", owner, plain),
+        ("owner, 20-statement policy", owner, governed),
+        ("IAM user, 20-statement policy", user, governed),
+        ("anonymous, 20-statement policy", None, governed),
+    ):
+        keys = {**identity_keys(who), "aws:sourceip": ("127.0.0.1",), "aws:securetransport": ("false",),
+                "s3:signatureversion": ("AWS4-HMAC-SHA256",)}  # fmt: skip
+        start = time.perf_counter()
+        for _ in range(rounds):
+            decide(who, access, bucket, keys)
+        out[label] = (time.perf_counter() - start) / rounds * 1e6
+    return out
+
+
 def _rates(stats: list[PhaseStats]) -> dict[str, float]:
     return {s.name.split()[0]: s.ops_per_s for s in stats if not s.errors and s.ok}
 
@@ -101,7 +141,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2, help="load generator processes")
+    ap.add_argument("--decisions", action="store_true", help="only time the decision itself (no server)")
     args = ap.parse_args(argv)
+    if args.decisions:
+        for label, micros in decision_costs().items():
+            print(f"{label:32s} {micros:7.1f} us/decision")
+        return
 
     import asyncio
 
