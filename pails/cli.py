@@ -55,6 +55,13 @@ def server(
 
     if metadata is not None:
         _check_metadata_url(metadata)
+    if cache is not None:
+        from pails.iam.cache import split_cache_url
+
+        try:
+            split_cache_url(cache)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--cache") from None
     settings = load_settings().with_overrides(
         data_dir=data,
         address=address,

@@ -307,3 +307,20 @@ def test_anonymous_requests_without_grants_are_denied(server: ServerInfo, s3, bu
     assert error_code(anon.get_bucket_policy, Bucket=bucket)[0] == "AccessDenied"
     result = anon.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "a"}]})
     assert result["Errors"][0]["Code"] == "AccessDenied"
+
+
+def test_existing_object_tag_conditions(server: ServerInfo, s3, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="tagged", Body=b"t", Tagging="visibility=public")
+    s3.put_object(Bucket=bucket, Key="untagged", Body=b"u")
+    s3.put_bucket_policy(
+        Bucket=bucket,
+        Policy=policy(
+            public_read(bucket, StringEquals={"s3:ExistingObjectTag/visibility": "public"}),
+        ),
+    )
+    assert unsigned_get(server, f"/{bucket}/tagged") == (200, b"t")
+    assert unsigned_get(server, f"/{bucket}/untagged")[0] == 403
+    s3.put_object_tagging(
+        Bucket=bucket, Key="tagged", Tagging={"TagSet": [{"Key": "visibility", "Value": "team"}]}
+    )
+    assert unsigned_get(server, f"/{bucket}/tagged")[0] == 403
