@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from pails.api.context import RequestContext
 from pails.errors import S3Error
-from pails.iam.acl import Acl, AclError, acl_from_json, from_headers, object_acl_covers, private
+from pails.iam.acl import Acl, AclError, from_headers, object_acl_covers, private
 from pails.iam.actions import Access, required
 from pails.iam.authorizer import BucketAuth, decide, identity_keys, policies_mention
 from pails.iam.policy import Decision
@@ -118,7 +118,10 @@ async def _object(ctx: RequestContext, bucket: BucketAuth, access: Access) -> Ob
     return await ctx.services.access.get_object(bucket, access.key, version[0] if version else None)
 
 
-def _header_acl(ctx: RequestContext, owner_id: str, owner_name: str, bucket_owner: str | None) -> Acl | None:
+def header_acl(
+    ctx: RequestContext, owner_id: str, owner_name: str, bucket_owner: str | None = None
+) -> Acl | None:
+    """The ACL the request's x-amz-acl / x-amz-grant-* headers ask for (None: neither is sent)."""
     try:
         return from_headers(ctx.request.headers, owner_id, owner_name, bucket_owner)
     except AclError as exc:
@@ -150,13 +153,3 @@ async def new_object_acl_from(ctx: RequestContext, bucket_name: str, headers: Ma
     if acl.is_public and bucket.pab is not None and bucket.pab.block_public_acls:
         raise S3Error("AccessDenied", "Access Denied (BlockPublicAcls is on for this bucket)")
     return acl.to_json()
-
-
-def header_acl(
-    ctx: RequestContext, owner_id: str, owner_name: str, bucket_owner: str | None = None
-) -> Acl | None:
-    return _header_acl(ctx, owner_id, owner_name, bucket_owner)
-
-
-def stored_acl(text: str | None, owner_id: str) -> Acl:
-    return acl_from_json(text, owner_id)
