@@ -291,3 +291,20 @@ def test_public_bucket_of_an_account_is_readable_anonymously(
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(f"{server.endpoint}/{alpha_bucket}", timeout=10)
     assert err.value.code == 403
+
+
+def test_copy_needs_read_access_to_the_source(alpha: Account, beta: Account, alpha_bucket: str) -> None:
+    a3, b3 = alpha.client(), beta.client()
+    a3.put_object(Bucket=alpha_bucket, Key="src", Body=b"copy me")
+    target = unique_bucket_name("bb")
+    b3.create_bucket(Bucket=target)
+    try:
+        source = {"Bucket": alpha_bucket, "Key": "src"}
+        assert code(b3.copy_object, Bucket=target, Key="dst", CopySource=source) == "AccessDenied"
+        a3.put_object_acl(Bucket=alpha_bucket, Key="src", GrantRead=f'id="{beta.canonical_id}"')
+        b3.copy_object(Bucket=target, Key="dst", CopySource=source)
+        assert b3.get_object(Bucket=target, Key="dst")["Body"].read() == b"copy me"
+        # and alpha cannot copy into beta's bucket without a grant there
+        assert code(a3.copy_object, Bucket=target, Key="back", CopySource=source) == "AccessDenied"
+    finally:
+        empty_and_delete_bucket(b3, target)
