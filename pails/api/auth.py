@@ -4,6 +4,7 @@ pails.iam."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
@@ -111,6 +112,8 @@ async def _authenticate_v2(
 ) -> tuple[Identity, AuthInfo, None]:
     claims = sigv2.parse_query(signed) if presigned else sigv2.parse_header(signed)
     token = signed.headers.get("x-amz-security-token")
+    if token is None and presigned:
+        token = dict(parse_qsl(signed.raw_query, keep_blank_values=True)).get("x-amz-security-token")
     credential = await lookup(credentials, claims.access_key, token)
     now = datetime.now(UTC)
     sigv2.verify(signed, claims, credential.secret_key, now=now, bucket_in_host=bucket_in_host)
@@ -127,6 +130,6 @@ async def _authenticate_v2(
         payload_hash=_v2_payload_mode(signed),
         presigned=presigned,
         expires=claims.expires,
-        security_token=signed.headers.get("x-amz-security-token"),
+        security_token=token,
     )
     return credential.identity, info, None

@@ -338,3 +338,60 @@ def test_temporary_credentials_expire(start_server, monkeypatch):
     with pytest.raises(ClientError) as exc:
         _temp(srv, "sts", creds).get_caller_identity()
     assert _code(exc)[0] == "ExpiredToken"
+
+
+def test_sigv2_with_session_token(iam, sts, server):
+    import urllib.request
+
+    arn = _role(iam, trust(ADMIN))
+    iam.put_role_policy(
+        RoleName=arn.rsplit("/", 1)[1], PolicyName="list", PolicyDocument=policy(allow("s3:ListAllMyBuckets"))
+    )
+    creds = sts.assume_role(RoleArn=arn, RoleSessionName="v2")["Credentials"]
+    v2 = _temp(server, "s3", creds, signature_version="s3")
+    v2.list_buckets()
+    url = v2.generate_presigned_url("list_buckets", ExpiresIn=60)
+    assert "x-amz-security-token" in url and "Signature=" in url
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
+    forged = _temp(
+        server, "s3", {**creds, "SessionToken": creds["SessionToken"][:-3] + "AAA"}, signature_version="s3"
+    )
+    with pytest.raises(ClientError) as exc:
+        forged.list_buckets()
+    assert _code(exc) == ("InvalidToken", 400)
+
+
+def test_role_chaining_keeps_the_source_key(iam, sts, server):
+    first = _role(iam, trust(ADMIN))
+    second = _role(iam, trust(ADMIN))
+    creds = sts.assume_role(RoleArn=first, RoleSessionName="one")["Credentials"]
+    chained_sts = _temp(server, "sts", creds)
+    with pytest.raises(ClientError) as exc:  # the first role's policies do not allow it yet
+        chained_sts.assume_role(RoleArn=second, RoleSessionName="two")
+    assert _code(exc) == ("AccessDenied", 403)
+    iam.put_role_policy(
+        RoleName=first.rsplit("/", 1)[1],
+        PolicyName="chain",
+        PolicyDocument=policy(allow("sts:AssumeRole", second)),
+    )
+    with pytest.raises(ClientError) as exc:
+        chained_sts.assume_role(RoleArn=second, RoleSessionName="two", DurationSeconds=7200)
+    assert _code(exc) == ("ValidationError", 400)  # chained sessions last an hour at most
+    chained = chained_sts.assume_role(RoleArn=second, RoleSessionName="two")["Credentials"]
+    me = _temp(server, "sts", chained).get_caller_identity()
+    assert me["Arn"].endswith(f"{second.rsplit('/', 1)[1]}/two")
+
+
+def test_presigned_get_caller_identity(server):
+    """The query APIs also take the parameters and a presigned signature in the query string (boto3
+    presigns the operation's method, POST, with an empty body)."""
+    import urllib.request
+
+    sts = client("sts", server.endpoint, server.access_key, server.secret_key)
+    url = sts.generate_presigned_url("get_caller_identity", ExpiresIn=60)
+    assert "Action=GetCallerIdentity" in url
+    with urllib.request.urlopen(urllib.request.Request(url, data=b"", method="POST"), timeout=10) as response:
+        body = response.read().decode()
+    assert f"<Arn>arn:aws:iam::{ADMIN}:root</Arn>" in body
+    assert "https://sts.amazonaws.com/doc/2011-06-15/" in body

@@ -80,6 +80,7 @@ def _caller_keys(request: web.BaseRequest) -> dict[str, tuple[str, ...]]:
 async def handle(
     services: Services, service: str, request: web.BaseRequest, raw_path: str, raw_query: str, request_id: str
 ) -> web.Response:
+    started = time.perf_counter()
     namespace = qp.IAM_NS if service == "iam" else qp.STS_NS
     action = "Unknown"
     try:
@@ -126,7 +127,9 @@ async def handle(
         failure = IamError("InternalFailure", "An internal error occurred.", 500)
         status, payload = failure.status, qp.error(failure, namespace, request_id)
     known = action in (iam.ACTIONS if service == "iam" else sts.ACTIONS)
-    services.metrics.observe(f"{service}:{action if known else 'Unknown'}", status, 0.0)
+    services.metrics.observe(
+        f"{service}:{action if known else 'Unknown'}", status, time.perf_counter() - started
+    )
     return web.Response(
         status=status,
         body=payload,
