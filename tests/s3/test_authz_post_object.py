@@ -39,6 +39,9 @@ def presigned(s3, bucket: str, key: str, fields: dict[str, str] | None = None,
     )
 
 
+TAGGING = "<Tagging><TagSet><Tag><Key>source</Key><Value>browser</Value></Tag></TagSet></Tagging>"
+
+
 def code_of(body: bytes) -> str:
     return ET.fromstring(body).findtext("Code") or ""
 
@@ -48,12 +51,13 @@ def test_form_upload_stores_the_file(s3, bucket: str) -> None:
         s3,
         bucket,
         "uploads/${filename}",
-        fields={"Content-Type": "text/plain", "x-amz-meta-origin": "form"},
+        fields={"Content-Type": "text/plain", "x-amz-meta-origin": "form", "tagging": TAGGING},
         conditions=[
             ["starts-with", "$key", "uploads/"],
             ["content-length-range", 1, 1024 * 1024],
             {"Content-Type": "text/plain"},
             {"x-amz-meta-origin": "form"},
+            {"tagging": TAGGING},
         ],
     )
     status, headers, _ = submit(post["url"], post["fields"], b"hello from a browser", filename="note.txt")
@@ -62,6 +66,9 @@ def test_form_upload_stores_the_file(s3, bucket: str) -> None:
     head = s3.head_object(Bucket=bucket, Key="uploads/note.txt")
     assert head["ContentType"] == "text/plain"
     assert head["Metadata"] == {"origin": "form"}
+    assert s3.get_object_tagging(Bucket=bucket, Key="uploads/note.txt")["TagSet"] == [
+        {"Key": "source", "Value": "browser"}
+    ]
     assert s3.get_object(Bucket=bucket, Key="uploads/note.txt")["Body"].read() == b"hello from a browser"
 
 

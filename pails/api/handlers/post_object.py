@@ -21,6 +21,7 @@ from pails.api import xml
 from pails.api.auth import lookup
 from pails.api.authz import allowed, new_object_acl_from, request_keys
 from pails.api.context import RequestContext
+from pails.api.handlers.tagging import parse_tagging
 from pails.api.handlers.writes import STORED_HEADERS
 from pails.errors import S3Error
 from pails.iam.actions import Access, object_arn
@@ -34,6 +35,7 @@ from pails.iam.post_policy import (
 )
 from pails.limits import MAX_SINGLE_PUT_SIZE, MAX_USER_METADATA_BYTES
 from pails.service.objects import PutRequest
+from pails.service.tagging import MAX_OBJECT_TAGS
 
 _FIELD_LIMIT = 64 * 1024  # one form field (a policy is at most a few KiB)
 _FIELDS_LIMIT = 1024 * 1024  # all fields together
@@ -180,6 +182,7 @@ async def post_object(ctx: RequestContext) -> web.StreamResponse:
         expected_sha256=None,
         checksum_algorithms=(),
         storage_class=fields.get("x-amz-storage-class", "STANDARD"),
+        tags=parse_tagging(fields["tagging"].encode(), limit=MAX_OBJECT_TAGS) if "tagging" in fields else {},
         acl=acl,
     )
     sizes = [0]
