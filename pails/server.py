@@ -105,7 +105,8 @@ async def serve(
     peers: Peers | None = None
     if workers > 1 and run_dir is not None:
         peers = services.peers = Peers(run_dir, worker, workers)
-        await peers.start(gc)
+        await peers.start(gc, access.cache.forget)
+        access.cache.on_invalidate = peers.forget_bucket
     app = S3Application(services)
     server = S3Server(app.handle, max_field_size=8190, max_line_size=16384, access_log=None)
     runner = web.ServerRunner(server, handle_signals=False)

@@ -104,6 +104,8 @@ class BucketCache:
         self._down_until = 0.0
         self._logged_down = False
         self._listening = False
+        self.on_invalidate: Callable[[str], Awaitable[None]] | None = None
+        """Also tells these (the other workers of a --workers group, which share no Redis)."""
 
     @property
     def channel(self) -> str:
@@ -181,6 +183,10 @@ class BucketCache:
 
     # ------------------------------------------------------------------ invalidation
 
+    def forget(self, name: str) -> None:
+        """Drop the local entry only (another worker of this process group made the change)."""
+        self._drop(name)
+
     def _drop(self, name: str) -> None:
         self._entries.pop(name, None)
         self._epoch[name] = self._epoch.get(name, 0) + 1
@@ -190,6 +196,8 @@ class BucketCache:
     async def invalidate(self, name: str) -> None:
         """The bucket's owner, policy, ACL or PublicAccessBlock changed (call after the write)."""
         self._drop(name)
+        if self.on_invalidate is not None:
+            await self.on_invalidate(name)
         if self._redis is None:
             return
         try:

@@ -196,3 +196,18 @@ def test_redis_going_away_falls_back_to_the_database(
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def test_workers_of_one_server_invalidate_each_other(start_server: Callable[..., ServerInfo]) -> None:
+    """--workers 2: a policy change through one worker reaches the other at once (no Redis)."""
+    srv = start_server(args=["--workers", "2"])
+    s3 = srv.client()
+    bucket = "workers-" + uuid.uuid4().hex[:10]
+    s3.create_bucket(Bucket=bucket)
+    url = f"{srv.endpoint}/{bucket}"
+    for _ in range(20):  # new connections: both workers cache the bucket as private
+        assert status_of(url) == 403
+    s3.put_bucket_policy(Bucket=bucket, Policy=public_list_policy(bucket))
+    assert [status_of(url) for _ in range(20)] == [200] * 20
+    s3.delete_bucket_policy(Bucket=bucket)
+    assert [status_of(url) for _ in range(20)] == [403] * 20
