@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from pails.api.auth import authenticate
-from pails.api.authz import authorize
+from pails.api.authz import authorize, hide_missing_key
 from pails.api.body import CONTINUE_SENT
 from pails.api.context import RequestContext
 from pails.api.handlers import access as access_handlers
@@ -157,6 +157,7 @@ class S3Application:
             return await query_api.handle(self.services, service, request, raw_path, raw_query, request_id)
         api = "Unknown"
         resource = raw_path
+        ctx: RequestContext | None = None
         try:
             query = dict(parse_qsl(raw_query, keep_blank_values=True)) if raw_query else {}
             endpoint = resolve(request.method, request.host, raw_path, query, self._domain)
@@ -175,6 +176,8 @@ class S3Application:
             response.headers["x-amz-id-2"] = request_id
             self.services.metrics.bytes_in.inc(ctx.bytes_in)
         except S3Error as error:
+            if ctx is not None and error.code == "NoSuchKey":
+                error = await hide_missing_key(ctx, error)
             response = error_response(error, request_id, resource, request.method == "HEAD")
         except (ConnectionResetError, web.HTTPException):
             raise

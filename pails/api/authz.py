@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pails.api.context import RequestContext
 from pails.errors import S3Error
 from pails.iam.acl import Acl, AclError, from_headers, object_acl_covers, private
-from pails.iam.actions import Access, required
+from pails.iam.actions import Access, bucket_arn, required
 from pails.iam.authorizer import BucketAuth, decide, identity_keys, policies_mention
 from pails.iam.policy import Decision
 from pails.meta.models import ObjectVersion
@@ -153,3 +153,18 @@ async def new_object_acl_from(ctx: RequestContext, bucket_name: str, headers: Ma
     if acl.is_public and bucket.pab is not None and bucket.pab.block_public_acls:
         raise S3Error("AccessDenied", "Access Denied (BlockPublicAcls is on for this bucket)")
     return acl.to_json()
+
+
+_READS = frozenset({"GetObject", "HeadObject"})
+
+
+async def hide_missing_key(ctx: RequestContext, error: S3Error) -> S3Error:
+    """A read of a missing key is 404 NoSuchKey only for a caller allowed to list the bucket
+    (s3:ListBucket); anyone else gets 403 AccessDenied and learns nothing about the keys, as S3."""
+    endpoint = ctx.endpoint
+    if endpoint.operation not in _READS or endpoint.bucket is None:
+        return error
+    listing = Access("s3:ListBucket", bucket_arn(endpoint.bucket), endpoint.bucket)
+    if await allowed(ctx, listing):
+        return error
+    return S3Error("AccessDenied")

@@ -97,8 +97,21 @@ def test_public_read_policy_serves_unsigned_gets(server: ServerInfo, s3, bucket:
     assert unsigned_get(server, f"/{bucket}")[0] == 403  # listing was not granted
     anon = anonymous_client(server)
     assert error_code(anon.put_object, Bucket=bucket, Key="pub/new", Body=b"x") == ("AccessDenied", 403)
-    # a missing bucket is NoSuchBucket for everyone (names are global)
+    # a missing bucket is NoSuchBucket for everyone (names are global); a missing key is
+    # NoSuchKey only for callers that may list the bucket
     assert unsigned_get(server, "/no-such-bucket-pails/x")[0] == 404
+    status, body = unsigned_get(server, f"/{bucket}/pub/missing")
+    assert status == 403 and b"AccessDenied" in body
+    listing = {
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "s3:ListBucket",
+        "Resource": f"arn:aws:s3:::{bucket}",
+    }
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy(public_read(bucket, "pub/"), listing))
+    status, body = unsigned_get(server, f"/{bucket}/pub/missing")
+    assert status == 404 and b"NoSuchKey" in body
+    assert error_code(s3.get_object, Bucket=bucket, Key="missing") == ("NoSuchKey", 404)  # the owner lists
     s3.delete_bucket_policy(Bucket=bucket)
     assert unsigned_get(server, f"/{bucket}/pub/hello.txt")[0] == 403
 
