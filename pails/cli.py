@@ -41,12 +41,27 @@ def server(
             max=256,
         ),
     ] = 1,
+    cache: Annotated[
+        str | None,
+        typer.Option(
+            "--cache",
+            help="Share the authorization cache between servers: redis://host:port/db[?prefix=NAME] "
+            "(default PAILS_CACHE_URL, else in-process only).",
+        ),
+    ] = None,
 ) -> None:
     """Run the server: metadata in SQLite (default) or PostgreSQL, chunks on local disk."""
     from pails.server import run
 
     if metadata is not None:
         _check_metadata_url(metadata)
+    if cache is not None:
+        from pails.iam.cache import split_cache_url
+
+        try:
+            split_cache_url(cache)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--cache") from None
     settings = load_settings().with_overrides(
         data_dir=data,
         address=address,
@@ -54,6 +69,7 @@ def server(
         region=region,
         log_level=log_level,
         metadata_url=metadata,
+        cache_url=cache,
     )
     run(settings, workers)
 

@@ -24,6 +24,10 @@ class Settings:
     log_level: str = "info"
     # sqlite:///abs/path or postgresql://user@host:port/db; None: sqlite in DATA_DIR/meta.db.
     metadata_url: str | None = field(default=None, repr=False)
+    # The bucket authorization cache: redis://host:port/db[?prefix=NAME] shares it between
+    # processes (None: in-process only); entries live cache_ttl_seconds without Redis.
+    cache_url: str | None = field(default=None, repr=False)
+    cache_ttl_seconds: float = 1.0
     # Encrypts secrets at rest and signs session tokens; None: DATA_DIR/server-key (generated once).
     # Gateways sharing one metadata database must all be given the same (docs/iam.md).
     server_key: str | None = field(default=None, repr=False)

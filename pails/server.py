@@ -27,6 +27,7 @@ from pails.iam.sts import StsService
 from pails.meta.factory import create_metadata_store, default_metadata_url, describe
 from pails.meta.iam_store import identity_store_for
 from pails.obs.metrics import Metrics
+from pails.service.access import AccessService
 from pails.service.buckets import BucketService
 from pails.service.copy import CopyService
 from pails.service.gc import GarbageCollector
@@ -80,6 +81,14 @@ async def serve(
     keys = serverkey.ServerKeys.from_master(serverkey.load_or_create(data_dir, settings.server_key))
     credentials = CredentialStore(root, identity_store_for(meta), keys, ttl=settings.iam_cache_ttl_seconds)
     await credentials.refresh_accounts(force=True)
+    access = AccessService(
+        meta,
+        credentials,
+        ttl=settings.cache_ttl_seconds,
+        redis_url=settings.cache_url,
+        registry=metrics.registry,
+    )
+    await access.start()
     services = Services(
         settings=settings,
         credentials=credentials,
@@ -93,11 +102,13 @@ async def serve(
         metrics=metrics,
         tagging=TaggingService(meta),
         metadata_ping=getattr(meta, "ping", None),  # PostgreSQL; an SQLite file is always there
+        access=access,
     )
     peers: Peers | None = None
     if workers > 1 and run_dir is not None:
         peers = services.peers = Peers(run_dir, worker, workers)
-        await peers.start(gc)
+        await peers.start(gc, access.cache.forget)
+        access.cache.on_invalidate = peers.forget_bucket
     app = S3Application(services)
     server = S3Server(app.handle, max_field_size=8190, max_line_size=16384, access_log=None)
     runner = web.ServerRunner(server, handle_signals=False)
@@ -128,6 +139,7 @@ async def serve(
         await runner.cleanup()
         if peers is not None:
             await peers.stop()
+        await access.close()
         await chunks.close()
         await meta.close()
         log.info("Pails stopped")

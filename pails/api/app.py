@@ -13,8 +13,10 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from pails.api.auth import authenticate
+from pails.api.authz import authorize, hide_missing_key
 from pails.api.body import CONTINUE_SENT
 from pails.api.context import RequestContext
+from pails.api.handlers import access as access_handlers
 from pails.api.handlers import (
     admin,
     attributes,
@@ -38,6 +40,7 @@ from pails.iam.identities import IdentityService
 from pails.iam.sts import StsService
 from pails.meta.unavailable import MetadataUnavailableError
 from pails.obs.metrics import Metrics
+from pails.service.access import AccessService
 from pails.service.buckets import BucketService
 from pails.service.copy import CopyService
 from pails.service.gc import GarbageCollector
@@ -82,6 +85,7 @@ HANDLERS: dict[str, Handler] = {
     "PutBucketTagging": tagging.put_bucket_tagging,
     "DeleteBucketTagging": tagging.delete_bucket_tagging,
 }
+HANDLERS.update(access_handlers.HANDLERS)
 
 _PLAIN_PATHS = {"/health/live", "/health/ready", "/metrics"}
 _METADATA_UNAVAILABLE = S3Error("ServiceUnavailable", "The metadata store is unreachable. Please try again.")
@@ -98,6 +102,7 @@ class Services:
     gc: GarbageCollector
     metrics: Metrics
     tagging: TaggingService
+    access: AccessService
     iam: IdentityService
     sts: StsService
     ready: bool = False
@@ -156,6 +161,7 @@ class S3Application:
             return await query_api.handle(self.services, service, request, raw_path, raw_query, request_id)
         api = "Unknown"
         resource = raw_path
+        ctx: RequestContext | None = None
         try:
             query = dict(parse_qsl(raw_query, keep_blank_values=True)) if raw_query else {}
             endpoint = resolve(request.method, request.host, raw_path, query, self._domain)
@@ -167,14 +173,15 @@ class S3Application:
             ctx.identity, ctx.auth, ctx.signing_key = await authenticate(
                 request, raw_path, raw_query, self.services.credentials, self._region, domain=self._domain
             )
-            if ctx.identity is None:
-                raise S3Error("AccessDenied")
+            await authorize(ctx)
             await check_expected_bucket_owner(ctx)
             response = await HANDLERS[api](ctx)
             response.headers["x-amz-request-id"] = request_id
             response.headers["x-amz-id-2"] = request_id
             self.services.metrics.bytes_in.inc(ctx.bytes_in)
         except S3Error as error:
+            if ctx is not None and error.code == "NoSuchKey":
+                error = await hide_missing_key(ctx, error)
             response = error_response(error, request_id, resource, request.method == "HEAD")
         except MetadataUnavailableError as exc:
             log.warning(

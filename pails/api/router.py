@@ -31,9 +31,9 @@ class Endpoint:
 # mistaken for a plain object or bucket operation.
 _UNSUPPORTED_SUBRESOURCES = frozenset(
     {
-        "accelerate", "acl", "analytics", "attributes", "cors", "encryption", "intelligent-tiering",
+        "accelerate", "analytics", "attributes", "cors", "encryption", "intelligent-tiering",
         "inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification",
-        "object-lock", "ownershipControls", "policy", "policyStatus", "publicAccessBlock",
+        "object-lock", "ownershipControls",
         "replication", "requestPayment", "restore", "retention", "select", "tagging", "torrent",
         "versioning", "versions", "website",
     }
@@ -41,6 +41,30 @@ _UNSUPPORTED_SUBRESOURCES = frozenset(
 
 
 _TAGGING_METHODS = {"GET": "Get", "PUT": "Put", "DELETE": "Delete"}
+
+# Authorization sub-resources (pails.api.handlers.access): (method, sub-resource) -> operation.
+_BUCKET_ACCESS = {
+    ("GET", "policy"): "GetBucketPolicy",
+    ("PUT", "policy"): "PutBucketPolicy",
+    ("DELETE", "policy"): "DeleteBucketPolicy",
+    ("GET", "policyStatus"): "GetBucketPolicyStatus",
+    ("GET", "acl"): "GetBucketAcl",
+    ("PUT", "acl"): "PutBucketAcl",
+    ("GET", "publicAccessBlock"): "GetPublicAccessBlock",
+    ("PUT", "publicAccessBlock"): "PutPublicAccessBlock",
+    ("DELETE", "publicAccessBlock"): "DeletePublicAccessBlock",
+}
+_OBJECT_ACCESS = {("GET", "acl"): "GetObjectAcl", ("PUT", "acl"): "PutObjectAcl"}
+_ACCESS_NAMES = frozenset(("policy", "policyStatus", "acl", "publicAccessBlock"))
+
+
+def _access_operation(table: dict[tuple[str, str], str], method: str, query: Container[str]) -> str | None:
+    for name in _ACCESS_NAMES:
+        if name in query:
+            if (method, name) in table:
+                return table[(method, name)]
+            raise S3Error("MethodNotAllowed")
+    return None
 
 
 def split_host(host: str, domain: str) -> str | None:
@@ -86,6 +110,8 @@ def _unsupported(query: Container[str]) -> str | None:
 
 
 def _bucket_operation(method: str, query: Container[str]) -> str:
+    if (access := _access_operation(_BUCKET_ACCESS, method, query)) is not None:
+        return access
     if "tagging" in query and method in _TAGGING_METHODS:
         return f"{_TAGGING_METHODS[method]}BucketTagging"
     if method == "GET":
@@ -115,7 +141,9 @@ def _bucket_operation(method: str, query: Container[str]) -> str:
     if method == "POST":
         if "delete" in query:
             return "DeleteObjects"
-        raise _not_implemented("POST")
+        if (sub := _unsupported(query)) is not None:
+            raise _not_implemented(sub)
+        return "PostObject"
     raise S3Error("MethodNotAllowed")
 
 
@@ -128,6 +156,8 @@ def _object_operation(method: str, query: Container[str]) -> str:
         if method in _TAGGING_METHODS:
             return f"{_TAGGING_METHODS[method]}ObjectTagging"
         raise S3Error("MethodNotAllowed")
+    if (access := _access_operation(_OBJECT_ACCESS, method, query)) is not None:
+        return access
     if (sub := _unsupported(query)) is not None:
         raise _not_implemented(sub)
     if "uploadId" in query:

@@ -3,7 +3,7 @@ temporary (STS) credentials; canonical id -> account (bucket owners).
 
 Lookups are cached in-process for at most `ttl` seconds (default 1 s): a change made through this
 process clears the cache at once; a change made through another process sharing the database (a
-second worker or gateway) is seen within `ttl` (decision 0012).
+second worker or gateway) is seen within `ttl` (decision 0013).
 """
 
 from __future__ import annotations

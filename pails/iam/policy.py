@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from pails.iam.conditions import (
@@ -517,11 +519,27 @@ def _not_principal_excludes(spec: Principals, who: RequestPrincipal) -> bool:
     return _principal_match(spec, RequestPrincipal.root(who.account)) == _Match.DIRECT
 
 
+@lru_cache(maxsize=65536)
+def _action_matches(pattern: str, action: str) -> bool:
+    return glob_match(pattern, action, ignore_case=True)
+
+
+@lru_cache(maxsize=8192)
+def _fixed_resource_regex(pattern: str, variables: bool) -> re.Pattern[str] | None:
+    """The compiled Resource pattern when it holds no policy variable (None: it does)."""
+    tokens = tokenize(pattern, variables)
+    if any(kind == "var" for kind, _, _ in tokens):
+        return None
+    return glob_regex(substitute(tokens, None), True)
+
+
 def _resource_matches(patterns: Iterable[str], resource: str, policy: Policy, ctx: RequestContext) -> bool:
     """Raises Unresolved when a pattern's variable has no value."""
     lookup = ctx.values if policy.variables else None
     for pattern in patterns:
-        regex = glob_regex(substitute(tokenize(pattern, lookup is not None), lookup), True)
+        regex = _fixed_resource_regex(pattern, lookup is not None)
+        if regex is None:
+            regex = glob_regex(substitute(tokenize(pattern, True), lookup), True)
         if regex.fullmatch(resource) is not None:
             return True
     return False
@@ -530,10 +548,10 @@ def _resource_matches(patterns: Iterable[str], resource: str, policy: Policy, ct
 def _applies(statement: Statement, policy: Policy, kind: PolicyKind, ctx: RequestContext) -> _Match:
     """Whether `statement` applies to the request; for resource policies, how the principal matched."""
     if statement.actions is not None:
-        if not any(glob_match(a, ctx.action, ignore_case=True) for a in statement.actions):
+        if not any(_action_matches(a, ctx.action) for a in statement.actions):
             return _Match.NONE
     elif statement.not_actions is not None and any(
-        glob_match(a, ctx.action, ignore_case=True) for a in statement.not_actions
+        _action_matches(a, ctx.action) for a in statement.not_actions
     ):
         return _Match.NONE
     how = _Match.DIRECT

@@ -50,6 +50,8 @@ class ObjectVersion:
     # The sizes of the parts of an object completed from a multipart upload, in part order
     # (GET ?partNumber=N, GetObjectAttributes); empty for an object written in one piece.
     part_sizes: tuple[int, ...] = ()
+    # The version's ACL (JSON, pails.iam.acl); "" is the default: the bucket owner has FULL_CONTROL.
+    acl: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +151,7 @@ class Upload:
     state: str = "uploading"  # "uploading", "complete" or "aborted"
     final_etag: str | None = None
     tags: dict[str, str] = field(default_factory=dict)  # x-amz-tagging, for the completed object
+    acl: str = ""  # x-amz-acl / x-amz-grant-* (JSON), for the completed object
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 import asyncpg
 from asyncpg import exceptions as pgerr
 
+from pails.meta.access_postgres import PostgresAccess
 from pails.meta.encoding import dumps, dumps_sizes, encode_manifest, loads, manifest_chunk_ids
 from pails.meta.listing import KeyIdListingPlan, ListingPlan, ListQuery, VersionPlan, VersionQuery
 from pails.meta.migrate import migrate_postgres
@@ -135,14 +136,14 @@ _SQL_OBJECT_DEMOTE = (
 _SQL_OBJECT_INSERT = (
     f"INSERT INTO objects ({OBJECT_COLS}) VALUES "
     "($1, $2, $3, true, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, $12, $13, $14::jsonb, "
-    "$15::jsonb) "
+    "$15::jsonb, $16) "
     "ON CONFLICT (bucket_id, key, version_id) DO NOTHING RETURNING true"
 )
 _SQL_OBJECT_UPDATE = (
     "UPDATE objects SET is_latest = true, is_delete_marker = $4, size = $5, etag = $6, "
     "content_type = $7, headers = $8::jsonb, user_metadata = $9::jsonb, checksums = $10::jsonb, "
     "storage_class = $11, last_modified = $12, manifest = $13, tags = $14::jsonb, "
-    "part_sizes = $15::jsonb "
+    "part_sizes = $15::jsonb, acl = $16 "
     "WHERE bucket_id = $1 AND key = $2 AND version_id = $3"
 )
 _SQL_OBJECTS_DELETE_LATEST = (
@@ -264,7 +265,7 @@ _SQL_GC_ACK = "DELETE FROM gc_queue WHERE id = ANY($1::bigint[])"
 
 _SQL_UPLOAD_INSERT = (
     f"INSERT INTO uploads ({UPLOAD_COLS}) VALUES "
-    "($1, $2, $3, 'uploading', $4, $5, $6::jsonb, $7::jsonb, $8, $9, NULL, $10::jsonb)"
+    "($1, $2, $3, 'uploading', $4, $5, $6::jsonb, $7::jsonb, $8, $9, NULL, $10::jsonb, $11)"
 )
 _SQL_UPLOAD_GET = f"SELECT {UPLOAD_COLS} FROM uploads WHERE bucket_id = $1 AND upload_id = $2"
 _SQL_UPLOAD_LOCK = f"{_SQL_UPLOAD_GET} FOR NO KEY UPDATE"
@@ -400,6 +401,7 @@ async def _write_object_row(
         encode_manifest(obj.manifest),
         dumps(obj.tags),
         dumps_sizes(obj.part_sizes),
+        obj.acl,
     )
     if replaced is not None:
         await conn.execute(_SQL_OBJECT_UPDATE, *args)
@@ -464,7 +466,7 @@ async def _release(pool: Any, conn: Any) -> None:
 # --- the store -------------------------------------------------------------------------------------
 
 
-class PostgresMetadataStore:
+class PostgresMetadataStore(PostgresAccess):
     """MetadataStore on PostgreSQL (see the module docstring)."""
 
     def __init__(self, dsn: str, *, pool_min: int = 2, pool_max: int = 16) -> None:
@@ -926,6 +928,7 @@ class PostgresMetadataStore:
             upload.storage_class,
             upload_checksum_column(upload),
             dumps(upload.tags),
+            upload.acl,
         )
 
         async def op(conn: Any) -> None:

@@ -13,11 +13,11 @@ from pails.meta.models import Bucket, ObjectVersion, Part, Upload
 BUCKET_COLS = "id, name, owner_id, region, created_at, versioning"
 OBJECT_COLS = (
     "bucket_id, key, version_id, is_latest, is_delete_marker, size, etag, content_type, headers, "
-    "user_metadata, checksums, storage_class, last_modified, manifest, tags, part_sizes"
+    "user_metadata, checksums, storage_class, last_modified, manifest, tags, part_sizes, acl"
 )
 UPLOAD_COLS = (
     "bucket_id, upload_id, key, state, initiated, content_type, headers, user_metadata, "
-    "storage_class, checksum_algorithm, final_etag, tags"
+    "storage_class, checksum_algorithm, final_etag, tags, acl"
 )
 PART_COLS = "bucket_id, upload_id, part_number, size, etag, checksums, last_modified, manifest"
 
@@ -59,6 +59,7 @@ def object_of(row: Any) -> ObjectVersion:
         manifest=decode_manifest(row[13]),
         tags=loads(row[14]),
         part_sizes=loads_sizes(row[15]),
+        acl=row[16],
     )
 
 
@@ -77,6 +78,7 @@ def upload_of(row: Any) -> Upload:
         checksum_type=upload_checksum_type(row[9]),
         final_etag=row[10],
         tags=loads(row[11]),
+        acl=row[12],
     )
 
 

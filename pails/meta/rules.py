@@ -146,6 +146,7 @@ def completed_object(
         manifest=assembled.manifest,
         tags=upload.tags,
         part_sizes=assembled.part_sizes,
+        acl=upload.acl,
     )
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar, cast
 
+from pails.meta.access_sqlite import SqliteAccess
 from pails.meta.encoding import decode_manifest, dumps_sizes, encode_manifest
 from pails.meta.encoding import dumps as _dumps
 from pails.meta.encoding import loads as _loads
@@ -87,7 +88,7 @@ _SQL_OBJECT_PREVIOUS = (
 _SQL_OBJECT_DEMOTE = (
     "UPDATE objects SET is_latest = 0 WHERE bucket_id = ? AND key = ? AND is_latest = 1 AND version_id <> ?"
 )
-_SQL_OBJECT_REPLACE = f"INSERT OR REPLACE INTO objects ({OBJECT_COLS}) VALUES ({', '.join('?' * 16)})"
+_SQL_OBJECT_REPLACE = f"INSERT OR REPLACE INTO objects ({OBJECT_COLS}) VALUES ({', '.join('?' * 17)})"
 _SQL_OBJECT_LATEST = (
     "SELECT is_delete_marker, manifest FROM objects WHERE bucket_id = ? AND key = ? AND is_latest = 1"
 )
@@ -231,6 +232,7 @@ def _write_object_row(
             encode_manifest(obj.manifest),
             _dumps(obj.tags),
             dumps_sizes(obj.part_sizes),
+            obj.acl,
         ),
     )
     return replace(obj, last_modified=last_modified, is_latest=True)
@@ -459,7 +461,7 @@ class _Writer:
 # --- the store ---------------------------------------------------------------------------------
 
 
-class SqliteMetadataStore(SqliteMultipart):
+class SqliteMetadataStore(SqliteMultipart, SqliteAccess):
     """MetadataStore on one SQLite file (see the module docstring for the threading model)."""
 
     def __init__(self, path: Path) -> None:

@@ -43,7 +43,7 @@ _SQL_SOURCE_VERSION_MANIFEST = (
     "SELECT manifest FROM objects WHERE bucket_id = ? AND key = ? AND version_id = ? AND is_delete_marker = 0"
 )
 
-_SQL_UPLOAD_INSERT = f"INSERT INTO uploads ({UPLOAD_COLS}) VALUES ({', '.join('?' * 12)})"
+_SQL_UPLOAD_INSERT = f"INSERT INTO uploads ({UPLOAD_COLS}) VALUES ({', '.join('?' * 13)})"
 _SQL_UPLOAD_GET = f"SELECT {UPLOAD_COLS} FROM uploads WHERE bucket_id = ? AND upload_id = ?"
 _SQL_UPLOAD_STATE = "SELECT state FROM uploads WHERE bucket_id = ? AND upload_id = ?"
 _SQL_PURGE_FINISHED = (
@@ -167,6 +167,7 @@ class SqliteMultipart:
             upload_checksum_column(upload),
             None,
             _dumps(upload.tags),
+            upload.acl,
         )
 
         def op(conn: sqlite3.Connection) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Protocol
 
+from pails.meta.access import AccessStore
 from pails.meta.models import (
     Bucket,
     DeleteOutcome,
@@ -70,7 +71,7 @@ class EntityTooSmallError(Exception):
         self.size = size
 
 
-class MetadataStore(Protocol):
+class MetadataStore(AccessStore, Protocol):
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...

@@ -105,4 +105,5 @@ class BucketService:
             self._cache.pop(name, None)
 
     async def list(self, owner: Identity) -> list[Bucket]:
-        return await self._meta.list_buckets(None if owner.is_root else owner.canonical_id)
+        """The buckets of the caller's account (its canonical id owns them)."""
+        return await self._meta.list_buckets(owner.canonical_id)

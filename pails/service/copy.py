@@ -59,6 +59,7 @@ class CopyService:
         condition: WriteCondition | None,
         source_version_id: str | None = None,
         tags: dict[str, str] | None = None,
+        acl: str = "",
     ) -> tuple[ObjectVersion, ObjectVersion]:
         """Copy the latest version of source_key; return (source, copy). check_source raises to
         refuse the source (copy-source preconditions), and runs again if the source changes.
@@ -82,6 +83,7 @@ class CopyService:
                 manifest=source.manifest,
                 tags=source.tags if tags is None else tags,
                 part_sizes=source.part_sizes,  # a copy keeps the parts layout, as in S3
+                acl=acl,  # a copy gets its own ACL (x-amz-acl), never the source's
             )
             shared = SharedChunks(
                 bucket_id=source.bucket_id,

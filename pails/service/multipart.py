@@ -83,6 +83,7 @@ class MultipartService:
         checksum_algorithm: str,
         checksum_type: str = "",
         tags: dict[str, str] | None = None,
+        acl: str = "",
     ) -> Upload:
         validate_key(key)
         upload = Upload(
@@ -97,6 +98,7 @@ class MultipartService:
             checksum_algorithm=checksum_algorithm,
             checksum_type=checksum_type,
             tags=tags or {},
+            acl=acl,
         )
         try:
             await self._meta.create_upload(upload)

@@ -31,6 +31,7 @@ class PutRequest:
     storage_class: str = "STANDARD"
     condition: WriteCondition | None = None  # If-None-Match / If-Match, checked at commit
     tags: dict[str, str] = field(default_factory=dict)  # x-amz-tagging, validated
+    acl: str = ""  # the version's ACL (JSON, pails.iam.acl); "" the default
 
 
 def condition_error(exc: PreconditionFailedError | NoSuchKeyError, key: str) -> S3Error:
@@ -132,6 +133,7 @@ class ObjectService:
                 storage_class=request.storage_class,
                 manifest=stored.manifest,
                 tags=request.tags,
+                acl=request.acl,
             )
             barrier = self._chunks.sync_barrier(stored.manifest)
             try:

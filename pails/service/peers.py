@@ -9,8 +9,10 @@ worker's chunks and the stats describe the whole store, whichever worker the req
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
@@ -28,14 +30,22 @@ class Peers:
     def socket_path(self, k: int) -> Path:
         return self.run_dir / f"w{k}.sock"
 
-    async def start(self, gc: GarbageCollector) -> None:
+    async def start(self, gc: GarbageCollector, forget_bucket: Callable[[str], None] | None = None) -> None:
+        """forget_bucket: drop a bucket from this worker's authorization cache (POST /forget)."""
+
         async def run_gc(request: web.Request) -> web.Response:
             return web.json_response(await gc.run_once(sweep_orphans=True, immediate=True))
 
         async def stats(request: web.Request) -> web.Response:
             return web.json_response(gc.store_stats())
 
+        async def forget(request: web.Request) -> web.Response:
+            if forget_bucket is not None:
+                forget_bucket(request.query.get("bucket", ""))
+            return web.json_response({})
+
         app = web.Application()
+        app.router.add_post("/forget", forget)
         app.router.add_post("/gc", run_gc)
         app.router.add_get("/stats", stats)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -57,6 +67,12 @@ class Peers:
             resp.raise_for_status()
             body: dict[str, Any] = await resp.json()
             return body
+
+    async def forget_bucket(self, name: str) -> None:
+        """Tell the other workers that a bucket's policy, ACL, PublicAccessBlock or owner changed."""
+        others = [k for k in range(self.workers) if k != self.worker]
+        path = "/forget?" + urlencode({"bucket": name})
+        await asyncio.gather(*(self._call(k, "POST", path) for k in others), return_exceptions=True)
 
     async def gather(self, method: str, path: str) -> list[dict[str, Any]]:
         """The answers of every other worker."""

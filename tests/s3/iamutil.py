@@ -60,6 +60,17 @@ def trust(*principals: str, action: str = "sts:AssumeRole") -> str:
     )
 
 
+def authenticated(call: Any, *args: Any, **kwargs: Any) -> None:
+    """The request got past authentication: answered, or refused by authorization (AccessDenied,
+    the answer for a principal no policy allows), never a credential error."""
+    from botocore.exceptions import ClientError
+
+    try:
+        call(*args, **kwargs)
+    except ClientError as exc:
+        assert exc.response["Error"]["Code"] == "AccessDenied", exc.response["Error"]
+
+
 def create_account(
     endpoint: str, access_key: str, secret_key: str, account_name: str | None = None
 ) -> dict[str, str]:

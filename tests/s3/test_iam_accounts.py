@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 from conftest import ROOT, unique_bucket_name
-from iamutil import allow, client, name, policy, trust
+from iamutil import allow, authenticated, client, name, policy, trust
 
 pytestmark = pytest.mark.auth
 ADMIN = "000000000000"
@@ -205,7 +205,7 @@ def test_cli_users_keys_policies(server, tmp_path):
     key = json.loads(pails(server, "key", "create", "--user", user, "--json").stdout)[0]
     assert key["AccessKeyId"].startswith("AKIA") and len(key["SecretAccessKey"]) == 40
     s3 = client("s3", server.endpoint, key["AccessKeyId"], key["SecretAccessKey"])
-    s3.list_buckets()
+    authenticated(s3.list_buckets)  # a user without policies: AccessDenied, after authentication
     assert pails(server, "key", "disable", key["AccessKeyId"], "--user", user).returncode == 0
     with pytest.raises(ClientError) as exc:
         s3.list_buckets()
@@ -213,7 +213,7 @@ def test_cli_users_keys_policies(server, tmp_path):
     keys = json.loads(pails(server, "key", "list", "--user", user, "--json").stdout)
     assert [(k["AccessKeyId"], k["Status"]) for k in keys] == [(key["AccessKeyId"], "Inactive")]
     assert pails(server, "key", "enable", key["AccessKeyId"], "--user", user).returncode == 0
-    s3.list_buckets()
+    authenticated(s3.list_buckets)
 
     document = {
         "Version": "2012-10-17",
@@ -287,6 +287,8 @@ def test_aws_cli_iam_and_sts(aws):
     arn = aws("iam", "create-role", "--role-name", role, "--assume-role-policy-document", trust(ADMIN))[
         "Role"
     ]["Arn"]
+    list_all = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"}]}'
+    aws("iam", "put-role-policy", "--role-name", role, "--policy-name", "list", "--policy-document", list_all)
     out = aws("sts", "assume-role", "--role-arn", arn, "--role-session-name", "cli")
     creds = out["Credentials"]
     assert creds["AccessKeyId"].startswith("ASIA")

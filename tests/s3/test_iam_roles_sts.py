@@ -8,7 +8,7 @@ import time
 
 import pytest
 from botocore.exceptions import ClientError
-from iamutil import ALLOW_IAM_ALL, allow, client, name, policy, trust
+from iamutil import ALLOW_IAM_ALL, allow, authenticated, client, name, policy, trust
 
 pytestmark = pytest.mark.auth
 ADMIN = "000000000000"
@@ -180,7 +180,7 @@ def test_assume_role_as_root_and_use_credentials(iam, sts, server):
     me = _temp(server, "sts", creds).get_caller_identity()
     assert me["Arn"] == out["AssumedRoleUser"]["Arn"]
     assert me["UserId"] == out["AssumedRoleUser"]["AssumedRoleId"]
-    _temp(server, "s3", creds).list_buckets()  # authenticated and answered
+    authenticated(_temp(server, "s3", creds).list_buckets)  # authenticated and answered
 
 
 def test_assumed_role_gets_role_policies_and_session_policy(iam, sts, server):
@@ -263,7 +263,7 @@ def test_session_stops_when_source_key_is_disabled(iam, server):
     role_creds = user_sts.assume_role(RoleArn=arn, RoleSessionName="s1")["Credentials"]
     session_creds = user_sts.get_session_token()["Credentials"]
     for creds in (role_creds, session_creds):
-        _temp(server, "s3", creds).list_buckets()
+        authenticated(_temp(server, "s3", creds).list_buckets)
     iam.update_access_key(UserName=user, AccessKeyId=key["AccessKeyId"], Status="Inactive")
     for creds in (role_creds, session_creds):
         with pytest.raises(ClientError) as exc:
@@ -277,7 +277,7 @@ def test_session_stops_when_source_key_is_disabled(iam, server):
 def test_session_stops_when_role_is_deleted(iam, sts, server):
     arn = _role(iam, trust(ADMIN))
     creds = sts.assume_role(RoleArn=arn, RoleSessionName="s1")["Credentials"]
-    _temp(server, "s3", creds).list_buckets()
+    authenticated(_temp(server, "s3", creds).list_buckets)
     iam.delete_role(RoleName=arn.rsplit("/", 1)[1])
     with pytest.raises(ClientError) as exc:
         _temp(server, "s3", creds).list_buckets()
@@ -310,6 +310,9 @@ def test_presigned_url_with_session_token(iam, sts, server):
     import urllib.request
 
     arn = _role(iam, trust(ADMIN))
+    iam.put_role_policy(
+        RoleName=arn.rsplit("/", 1)[1], PolicyName="list", PolicyDocument=policy(allow("s3:ListAllMyBuckets"))
+    )
     creds = sts.assume_role(RoleArn=arn, RoleSessionName="s1")["Credentials"]
     url = _temp(server, "s3", creds).generate_presigned_url("list_buckets", ExpiresIn=60)
     assert "X-Amz-Security-Token" in url
@@ -341,6 +344,9 @@ def test_sigv2_with_session_token(iam, sts, server):
     import urllib.request
 
     arn = _role(iam, trust(ADMIN))
+    iam.put_role_policy(
+        RoleName=arn.rsplit("/", 1)[1], PolicyName="list", PolicyDocument=policy(allow("s3:ListAllMyBuckets"))
+    )
     creds = sts.assume_role(RoleArn=arn, RoleSessionName="v2")["Credentials"]
     v2 = _temp(server, "s3", creds, signature_version="s3")
     v2.list_buckets()

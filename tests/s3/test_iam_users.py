@@ -7,7 +7,7 @@ import json
 
 import pytest
 from botocore.exceptions import ClientError
-from iamutil import ALLOW_IAM_ALL, allow, client, name, policy
+from iamutil import ALLOW_IAM_ALL, allow, authenticated, client, name, policy
 
 pytestmark = pytest.mark.auth
 
@@ -115,7 +115,7 @@ def test_user_key_authenticates_s3_and_sts(iam, server):
     assert me["Account"] == "000000000000"
     assert me["UserId"].startswith("AIDA")
     s3 = client("s3", server.endpoint, key["AccessKeyId"], key["SecretAccessKey"])
-    s3.list_buckets()  # answered (authorization is the authorizer's business)
+    authenticated(s3.list_buckets)  # answered (authorization is the authorizer's business)
     wrong = client("s3", server.endpoint, key["AccessKeyId"], "x" * 40)
     with pytest.raises(ClientError) as exc:
         wrong.list_buckets()
@@ -125,13 +125,13 @@ def test_user_key_authenticates_s3_and_sts(iam, server):
 def test_inactive_and_deleted_keys_stop_at_once(iam, server):
     user, key = _user_with_key(iam)
     s3 = client("s3", server.endpoint, key["AccessKeyId"], key["SecretAccessKey"])
-    s3.list_buckets()
+    authenticated(s3.list_buckets)
     iam.update_access_key(UserName=user, AccessKeyId=key["AccessKeyId"], Status="Inactive")
     with pytest.raises(ClientError) as exc:
         s3.list_buckets()
     assert _code(exc) == ("InvalidAccessKeyId", 403)
     iam.update_access_key(UserName=user, AccessKeyId=key["AccessKeyId"], Status="Active")
-    s3.list_buckets()
+    authenticated(s3.list_buckets)
     iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
     with pytest.raises(ClientError) as exc:
         s3.list_buckets()

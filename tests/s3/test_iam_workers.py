@@ -11,7 +11,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 from conftest import ROOT
-from iamutil import client, name
+from iamutil import authenticated, client, name
 
 pytestmark = [pytest.mark.auth, pytest.mark.needs_process]
 TTL = 1.0
@@ -25,7 +25,7 @@ def test_disabled_key_stops_on_every_worker(start_server):
     key = iam.create_access_key(UserName=user)["AccessKey"]
     for _ in range(20):  # new connections: both workers see (and cache) the key
         s3 = client("s3", srv.endpoint, key["AccessKeyId"], key["SecretAccessKey"])
-        s3.list_buckets()
+        authenticated(s3.list_buckets)  # no policy: AccessDenied, after authentication
     iam.update_access_key(UserName=user, AccessKeyId=key["AccessKeyId"], Status="Inactive")
     time.sleep(TTL + 0.2)
     for _ in range(20):

@@ -42,7 +42,29 @@ def test_unsupported_subresources_are_not_mistaken_for_plain_operations() -> Non
         op("PUT", "/b", {"lifecycle": ""})
     assert err.value.code == "NotImplemented" and err.value.status == 501
     with pytest.raises(S3Error):
-        op("GET", "/b/k", {"acl": ""})
+        op("GET", "/b/k", {"cors": ""})
+
+
+def test_authorization_subresources() -> None:
+    for method, query, name in [
+        ("GET", "policy", "GetBucketPolicy"),
+        ("PUT", "policy", "PutBucketPolicy"),
+        ("DELETE", "policy", "DeleteBucketPolicy"),
+        ("GET", "policyStatus", "GetBucketPolicyStatus"),
+        ("GET", "acl", "GetBucketAcl"),
+        ("PUT", "acl", "PutBucketAcl"),
+        ("GET", "publicAccessBlock", "GetPublicAccessBlock"),
+        ("PUT", "publicAccessBlock", "PutPublicAccessBlock"),
+        ("DELETE", "publicAccessBlock", "DeletePublicAccessBlock"),
+    ]:
+        assert op(method, "/b", {query: ""}).operation == name
+    assert op("GET", "/b/k", {"acl": ""}).operation == "GetObjectAcl"
+    assert op("PUT", "/b/k", {"acl": "", "versionId": "v"}).operation == "PutObjectAcl"
+    assert op("POST", "/b", {}).operation == "PostObject"
+    for method, path, query in [("DELETE", "/b", "acl"), ("POST", "/b", "policy"), ("DELETE", "/b/k", "acl")]:
+        with pytest.raises(S3Error) as err:
+            op(method, path, {query: ""})
+        assert err.value.code == "MethodNotAllowed"
 
 
 def test_tagging_subresource() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from pails.api import xml
+from pails.api.authz import header_acl
 from pails.api.context import RequestContext
 from pails.api.handlers.common import read_small_body, xml_response
 from pails.errors import S3Error
@@ -43,7 +44,11 @@ async def create_bucket(ctx: RequestContext) -> web.StreamResponse:
         location = xml.text_of(root, "LocationConstraint")
         if location is not None:
             location = location.strip()
+    acl = header_acl(ctx, ctx.identity.canonical_id, ctx.identity.display_name)
     await ctx.services.buckets.create(ctx.bucket_name, ctx.identity, location)
+    await ctx.services.access.changed(ctx.bucket_name)
+    if acl is not None:
+        await ctx.services.access.put_bucket_acl(ctx.bucket_name, acl)
     return web.Response(headers={"Location": f"/{ctx.bucket_name}"})
 
 
@@ -53,7 +58,10 @@ async def head_bucket(ctx: RequestContext) -> web.StreamResponse:
 
 
 async def delete_bucket(ctx: RequestContext) -> web.StreamResponse:
-    await ctx.services.buckets.delete(ctx.bucket_name)
+    try:
+        await ctx.services.buckets.delete(ctx.bucket_name)
+    finally:
+        await ctx.services.access.changed(ctx.bucket_name)
     return web.Response(status=204)
 
 

@@ -7,6 +7,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from pails.api import xml
+from pails.api.authz import new_object_acl
 from pails.api.context import RequestContext
 from pails.api.handlers.common import xml_response
 from pails.api.handlers.objects import _etag_matches, _http_time
@@ -122,6 +123,7 @@ async def copy_object(ctx: RequestContext) -> web.StreamResponse:
         condition=condition,
         source_version_id=source_version,
         tags=tags,
+        acl=await new_object_acl(ctx, ctx.bucket_name),
     )
     parts = [
         xml.element("ETag", f'"{obj.etag}"'),

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from pails.api import xml
+from pails.api.authz import new_object_acl
 from pails.api.body import request_body
 from pails.api.context import RequestContext
 from pails.api.handlers.common import parse_content_md5, read_small_body, xml_response
@@ -80,6 +81,7 @@ async def create_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
         checksum_algorithm=algorithm,
         checksum_type=checksum_type,
         tags=parse_tagging_header(request.headers.get("x-amz-tagging")),
+        acl=await new_object_acl(ctx, ctx.bucket_name),
     )
     body = xml.document(
         "InitiateMultipartUploadResult",

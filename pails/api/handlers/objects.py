@@ -7,6 +7,7 @@ from email.utils import parsedate_to_datetime
 from aiohttp import web
 
 from pails.api import xml
+from pails.api.authz import allowed, new_object_acl
 from pails.api.body import request_body
 from pails.api.context import RequestContext
 from pails.api.handlers.common import parse_content_md5, read_small_body, xml_response
@@ -22,6 +23,7 @@ from pails.api.ranges import parse_range
 from pails.checksums import header_name
 from pails.data.engine import ChunkCorrupt, ChunkMissing
 from pails.errors import S3Error
+from pails.iam.actions import delete_access
 from pails.limits import MAX_KEYS_PER_DELETE, MAX_SINGLE_PUT_SIZE, SMALL_CHUNK_MAX
 from pails.meta.models import DeleteOutcome, ObjectVersion
 from pails.meta.rules import checksum_type_of, is_version_id
@@ -63,6 +65,7 @@ async def put_object(ctx: RequestContext) -> web.StreamResponse:
         storage_class=request.headers.get("x-amz-storage-class", "STANDARD"),
         condition=condition,
         tags=parse_tagging_header(request.headers.get("x-amz-tagging")),
+        acl=await new_object_acl(ctx, ctx.bucket_name),
     )
     await body.continue_if_expected()
     obj, stored = await ctx.services.objects.put(bucket, put, pieces_then_trailers(body, expected), expected)
@@ -250,6 +253,19 @@ async def delete_objects(ctx: RequestContext) -> web.StreamResponse:
             raise S3Error("MalformedXML")
         items.append((key, xml.text_of(node, "VersionId")))
     parts: list[str] = []
+    denied = set()
+    for key, version_id in items:
+        if not await allowed(ctx, delete_access(ctx.bucket_name, key, version_id)):
+            denied.add((key, version_id))
+            parts.append(
+                "<Error>"
+                + xml.element("Key", key)
+                + (xml.element("VersionId", version_id) if version_id is not None else "")
+                + xml.element("Code", "AccessDenied")
+                + xml.element("Message", "Access Denied")
+                + "</Error>"
+            )
+    items = [item for item in items if item not in denied]
     valid = [
         (key, version_id)
         for key, version_id in items
