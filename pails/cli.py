@@ -106,5 +106,14 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def _register_cluster_commands() -> None:
+    from pails.cli_cluster import register
+
+    register(app, admin)
+
+
+_register_cluster_commands()
+
+
 def main() -> None:
     app()

@@ -18,9 +18,11 @@ from aiohttp import web
 from pails.api.app import S3Application, Services
 from pails.api.transport import S3Server
 from pails.config import Settings
+from pails.data.engine import ChunkStore
 from pails.data.local import LocalChunkStore
 from pails.iam.credentials import Credential, CredentialStore, load_or_create_root
 from pails.meta.factory import create_metadata_store, default_metadata_url, describe
+from pails.meta.store import MetadataStore
 from pails.obs.metrics import Metrics
 from pails.service.buckets import BucketService
 from pails.service.copy import CopyService
@@ -71,40 +73,17 @@ async def serve(
         garbage_ratio=settings.compact_garbage_ratio,
         owner=worker if workers > 1 else None,
     )
-    services = Services(
-        settings=settings,
-        credentials=CredentialStore(root),
-        buckets=BucketService(meta, settings.region),
-        objects=ObjectService(meta, chunks),
-        multipart=MultipartService(meta, chunks),
-        copies=CopyService(meta),
-        gc=gc,
-        metrics=metrics,
-        tagging=TaggingService(meta),
-    )
+    services = build_services(settings, CredentialStore(root), meta, chunks, gc, metrics)
     peers: Peers | None = None
     if workers > 1 and run_dir is not None:
         peers = services.peers = Peers(run_dir, worker, workers)
         await peers.start(gc)
-    app = S3Application(services)
-    server = S3Server(app.handle, max_field_size=8190, max_line_size=16384, access_log=None)
-    runner = web.ServerRunner(server, handle_signals=False)
-    await runner.setup()
-    sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if workers > 1:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((settings.host, settings.port))
-    site = web.SockSite(runner, sock, backlog=1024)
-    await site.start()
+    runner = await start_http(services, settings, reuse_port=workers > 1)
     services.ready = True
     log.info("Pails S3 endpoint on http://%s (data in %s)", settings.address, data_dir.resolve())
     print(f"Pails is serving S3 on http://{settings.address} (data: {data_dir.resolve()})", flush=True)
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_event()
     gc_task = asyncio.create_task(gc.run_forever(settings.gc_interval_seconds))
     try:
         await stop.wait()
@@ -119,6 +98,53 @@ async def serve(
         await chunks.close()
         await meta.close()
         log.info("Pails stopped")
+
+
+def build_services(
+    settings: Settings,
+    credentials: CredentialStore,
+    meta: MetadataStore,
+    chunks: ChunkStore,
+    gc: GarbageCollector,
+    metrics: Metrics,
+) -> Services:
+    """The S3 services over a metadata store and a chunk store (the server's and the gateway's)."""
+    return Services(
+        settings=settings,
+        credentials=credentials,
+        buckets=BucketService(meta, settings.region),
+        objects=ObjectService(meta, chunks),
+        multipart=MultipartService(meta, chunks),
+        copies=CopyService(meta),
+        gc=gc,
+        metrics=metrics,
+        tagging=TaggingService(meta),
+    )
+
+
+async def start_http(services: Services, settings: Settings, *, reuse_port: bool = False) -> web.ServerRunner:
+    """Listen on settings.address and serve S3 with `services`; cleanup() the runner to stop."""
+    app = S3Application(services)
+    server = S3Server(app.handle, max_field_size=8190, max_line_size=16384, access_log=None)
+    runner = web.ServerRunner(server, handle_signals=False)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((settings.host, settings.port))
+    site = web.SockSite(runner, sock, backlog=1024)
+    await site.start()
+    return runner
+
+
+def stop_event() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
 
 
 def _install_uvloop() -> None:

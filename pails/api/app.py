@@ -8,6 +8,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -41,6 +42,9 @@ from pails.service.multipart import MultipartService
 from pails.service.objects import ObjectService
 from pails.service.peers import Peers
 from pails.service.tagging import TaggingService
+
+if TYPE_CHECKING:
+    from pails.gateway import ClusterRuntime
 
 log = logging.getLogger("pails.api")
 
@@ -96,6 +100,8 @@ class Services:
     ready: bool = False
     peers: Peers | None = None
     """The other workers (pails server --workers N > 1), for admin operations on the whole store."""
+    cluster: ClusterRuntime | None = None
+    """The cluster of a `pails gateway` (membership, health, background jobs); None on a server."""
 
 
 _REQUEST_ID_PREFIX = secrets.token_hex(4).upper()
@@ -195,6 +201,6 @@ class S3Application:
             )
             if identity is None or not identity.is_root:
                 raise S3Error("AccessDenied")
-            return await admin.handle(self.services, request, raw_path)
+            return await admin.handle(self.services, request, raw_path, raw_query)
         except S3Error as error:
             return error_response(error, request_id, raw_path, request.method == "HEAD")

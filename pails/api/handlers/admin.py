@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from pails.api.handlers import cluster_admin
 from pails.errors import S3Error
 from pails.service.peers import summed
 
@@ -15,7 +16,11 @@ if TYPE_CHECKING:
 PREFIX = "/_pails/"
 
 
-async def handle(services: Services, request: web.BaseRequest, raw_path: str) -> web.StreamResponse:
+async def handle(
+    services: Services, request: web.BaseRequest, raw_path: str, raw_query: str = ""
+) -> web.StreamResponse:
+    if raw_path.startswith(cluster_admin.PREFIX):
+        return await cluster_admin.handle(services, request, raw_path, raw_query)
     if raw_path == "/_pails/admin/gc" and request.method == "POST":
         report = await services.gc.run_once(sweep_orphans=True, immediate=True)
         if services.peers is not None:  # every worker frees its own chunks
