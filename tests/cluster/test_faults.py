@@ -202,3 +202,96 @@ def test_gateway_killed_mid_upload_leaves_no_torn_object_or_leaked_chunks(make_c
     for k in range(3):
         assert set(node_chunks(c, k)) <= referenced, f"node {k} keeps unreferenced chunks"
     _check_all(s3, "b", kept)
+
+
+def test_adding_a_node_moves_a_quarter_and_draining_loses_nothing(make_cluster: MakeCluster) -> None:
+    c = make_cluster()
+    s3 = c.s3()
+    s3.create_bucket(Bucket="b")
+    written = _put_all(s3, "b", [20_000 + k for k in range(240)], "obj/")
+    total_chunks = len(written)
+    reader_failures: list[str] = []
+    import threading
+
+    stop = threading.Event()
+
+    def reader() -> None:
+        client = c.s3()
+        keys = list(written)
+        i = 0
+        deadline = time.monotonic() + 150
+        while not stop.is_set() and time.monotonic() < deadline:
+            key = keys[i % len(keys)]
+            try:
+                if client.get_object(Bucket="b", Key=key)["Body"].read() != written[key]:
+                    reader_failures.append(f"{key}: wrong bytes")
+            except Exception as exc:
+                reader_failures.append(f"{key}: {exc!r}")
+            i += 1
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    load = Load(c.s3(), "b", prefix="load/", max_seconds=150, pause=0.05).start()
+    try:
+        fourth = c.add_node_process()
+        c.admin().call("POST", "cluster/nodes", {"address": fourth.address, "zone": "z4", "weight": 1.0})
+        c.wait_nodes(4, ring_version=4)
+        copied = dropped = 0
+        for _ in range(10):
+            report = c.run_jobs("antientropy")["antientropy"]
+            copied += report["copied_rebalance"]
+            dropped += report["dropped"]
+            if report["copied"] == 0 and report["dropped"] == 0:
+                break
+        share = copied / (3 * total_chunks)
+        print(f"adding a fourth node moved {copied} of {3 * total_chunks} replicas ({share:.1%})")
+        # Load objects written meanwhile also move; the share counts only what the walk moved.
+        assert copied / (3 * (total_chunks + load.ops)) + 0.1 >= 0.15 and 0.15 <= share <= 0.45
+        on_fourth = node_chunks(c, 3)
+        assert 0.6 * total_chunks <= len([k for k in on_fourth]) <= 1.0 * (total_chunks + load.ops)
+        # Drain the first node: everything moves off it, nothing is lost.
+        c.admin().call("POST", f"cluster/nodes/{c.nodes[0].address}/drain")
+        for _ in range(10):
+            report = c.run_jobs("antientropy")["antientropy"]
+            if report["copied"] == 0 and report["dropped"] == 0:
+                break
+        load.stop()
+        c.run_jobs("antientropy")
+        assert node_chunks(c, 0) == {}
+        c.admin().call("DELETE", f"cluster/nodes/{c.nodes[0].address}")
+        c.nodes[0].kill9()
+        _check_all(c.s3(), "b", written)
+        _check_all(c.s3(), "b", load.written)
+    finally:
+        stop.set()
+        load.stop()
+        thread.join(30)
+    assert reader_failures == []
+    assert load.failures == []
+
+
+def test_full_node_writes_land_elsewhere_or_fail_cleanly(make_cluster: MakeCluster) -> None:
+    c = make_cluster(nodes=0)
+    for capacity in (200 * MiB, 6 * MiB, 6 * MiB):
+        c.add_node_process(["--capacity", str(capacity)])
+    c.register_nodes()
+    c.wait_nodes(3, ring_version=3)
+    s3 = c.s3()
+    s3.create_bucket(Bucket="b")
+    stored: dict[str, bytes] = {}
+    refused = 0
+    for i in range(12):
+        body = os.urandom(1 * MiB + i)
+        key = f"k{i:02d}"
+        try:
+            s3.put_object(Bucket="b", Key=key, Body=body)
+            stored[key] = body
+        except ClientError as exc:
+            assert exc.response["ResponseMetadata"]["HTTPStatusCode"] in (503, 507), exc.response
+            refused += 1
+            with pytest.raises(ClientError) as missing:
+                s3.head_object(Bucket="b", Key=key)
+            assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert stored, "the first writes fit"
+    assert refused, "writes beyond two nodes' capacity are refused"
+    _check_all(s3, "b", stored)
