@@ -72,8 +72,12 @@ def load_store(directory: Path) -> StoreState:
         for r in lv.records:
             if r.kind == vf.KIND_PUT:
                 # A tombstone kills every copy of (chunk id, write time); a duplicate left by an
-                # interrupted compaction is garbage.
-                if (r.chunk_id, r.wtime_us) not in tombs and r.chunk_id not in state.index:
+                # interrupted compaction (same write time) is garbage. With given ids (a storage
+                # node) a repair writes the id again: the newer write time wins.
+                if (r.chunk_id, r.wtime_us) in tombs:
+                    continue
+                cur = state.index.get(r.chunk_id)
+                if cur is None or r.wtime_us > cur.wtime_us:
                     state.index[r.chunk_id] = loc_of(lv.vol_id, r)
             elif r.aux in loaded:  # still needed while the volume it names exists
                 hosts = state.tomb_refs.setdefault(r.aux, {})
@@ -212,7 +216,10 @@ def _copy_records(
             vf.pwrite_all(dst, piece, d + done)
             done += len(piece)
     os.fdatasync(dst)
-    append_moves(directory, [(r.chunk_id, dst_id, off) for r, off in zip(records, offsets, strict=True) if r.kind == vf.KIND_PUT])
+    append_moves(
+        directory,
+        [(r.chunk_id, dst_id, off) for r, off in zip(records, offsets, strict=True) if r.kind == vf.KIND_PUT],
+    )
     vf.pwrite_all(dst, retire, pos)
     os.fdatasync(dst)
     return offsets
