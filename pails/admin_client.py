@@ -7,6 +7,7 @@ import json
 import urllib.error
 import urllib.request
 from typing import Any
+from urllib.parse import quote
 
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -37,7 +38,7 @@ class AdminClient:
         self.timeout = timeout
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None, query: str = "") -> Any:
-        url = f"{self.endpoint}/_pails/admin/{path}" + (f"?{query}" if query else "")
+        url = f"{self.endpoint}/_pails/admin/{quote(path, safe='/')}" + (f"?{query}" if query else "")
         data = json.dumps(body).encode() if body is not None else b""
         headers = {"Content-Type": "application/json"} if body is not None else {}
         request = AWSRequest(method=method, url=url, data=data, headers=headers)

@@ -45,13 +45,13 @@ def _check_all(s3: object, bucket: str, written: dict[str, bytes]) -> None:
 def test_kill_one_node_no_request_fails_and_it_is_repaired(make_cluster: MakeCluster) -> None:
     c = make_cluster()
     s3 = c.s3()
-    s3.create_bucket(Bucket="b")
-    load = Load(c.s3(), "b", max_seconds=90).start()
+    s3.create_bucket(Bucket="bkt")
+    load = Load(c.s3(), "bkt", max_seconds=90).start()
     try:
         time.sleep(0.5)
         c.nodes[0].kill9()
         sizes = [0, 1, 1000, 100_000, 1 * MiB, 3 * MiB, 8 * MiB + 1, 20 * MiB] + [64 * 1024] * 12
-        written = _put_all(s3, "b", sizes, "outage/")
+        written = _put_all(s3, "bkt", sizes, "outage/")
         time.sleep(0.5)
         c.nodes[0].start()
     finally:
@@ -59,38 +59,38 @@ def test_kill_one_node_no_request_fails_and_it_is_repaired(make_cluster: MakeClu
     assert load.failures == []
     assert load.ops > 0
     written.update(load.written)
-    needed = {cid for ids in object_chunks(c, "b", list(written)).values() for cid in ids}
+    needed = {cid for ids in object_chunks(c, "bkt", list(written)).values() for cid in ids}
     elapsed = _wait(lambda: needed <= set(node_chunks(c, 0)), 60, "node 0 holds every replica")
     print(f"node 0 fully repaired {elapsed:.1f}s after its restart ({len(needed)} chunks)")
     # That node alone now serves everything written while it was down.
     c.nodes[1].kill9()
     c.nodes[2].kill9()
     c.wait_nodes(1)
-    _check_all(c.s3(), "b", written)
+    _check_all(c.s3(), "bkt", written)
 
 
 def test_kill_two_nodes_put_fails_with_503_and_gets_still_work(make_cluster: MakeCluster) -> None:
     c = make_cluster()
     s3 = c.s3()
-    s3.create_bucket(Bucket="b")
-    before = _put_all(s3, "b", [10, 200_000, 9 * MiB], "before/")
-    load = Load(c.s3(), "b", prefix="load/", max_seconds=30).start()
+    s3.create_bucket(Bucket="bkt")
+    before = _put_all(s3, "bkt", [10, 200_000, 9 * MiB], "before/")
+    load = Load(c.s3(), "bkt", prefix="load/", max_seconds=30).start()
     try:
         time.sleep(0.5)
         c.nodes[1].kill9()
         c.nodes[2].kill9()
         c.wait_nodes(1)
-        for size in (0, 5000, 9 * MiB):
+        for size in (1, 5000, 9 * MiB):  # (an empty object has no chunks: metadata only)
             with pytest.raises(ClientError) as info:
-                s3.put_object(Bucket="b", Key=f"lost-{size}", Body=os.urandom(size))
+                s3.put_object(Bucket="bkt", Key=f"lost-{size}", Body=os.urandom(size))
             assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
             assert info.value.response["Error"]["Code"] in ("ServiceUnavailable", "SlowDown")
             with pytest.raises(ClientError) as missing:
-                s3.head_object(Bucket="b", Key=f"lost-{size}")
+                s3.head_object(Bucket="bkt", Key=f"lost-{size}")
             assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
-        keys = {o["Key"] for o in s3.list_objects_v2(Bucket="b").get("Contents", [])}
+        keys = {o["Key"] for o in s3.list_objects_v2(Bucket="bkt").get("Contents", [])}
         assert not any(k.startswith("lost-") for k in keys)
-        _check_all(s3, "b", before)
+        _check_all(s3, "bkt", before)
     finally:
         load.stop()
     # The load's GETs of objects it wrote before the kill kept working; its later PUTs were refused.
@@ -100,12 +100,12 @@ def test_kill_two_nodes_put_fails_with_503_and_gets_still_work(make_cluster: Mak
 def test_flipped_bytes_on_one_node_are_detected_and_repaired(make_cluster: MakeCluster) -> None:
     c = make_cluster()
     s3 = c.s3()
-    s3.create_bucket(Bucket="b")
+    s3.create_bucket(Bucket="bkt")
     body = os.urandom(300_000)
-    s3.put_object(Bucket="b", Key="victim", Body=body)
-    load = Load(c.s3(), "b", max_seconds=40).start()
+    s3.put_object(Bucket="bkt", Key="victim", Body=body)
+    load = Load(c.s3(), "bkt", max_seconds=40).start()
     try:
-        (chunk_id,) = object_chunks(c, "b", ["victim"])["victim"]
+        (chunk_id,) = object_chunks(c, "bkt", ["victim"])["victim"]
         first = current_ring(c).replicas(chunk_id, 3)[0]
         k = next(i for i, n in enumerate(c.nodes) if n.address == first.address)
         needle = body[150_000:150_064]
@@ -121,7 +121,7 @@ def test_flipped_bytes_on_one_node_are_detected_and_repaired(make_cluster: MakeC
                     flipped += 1
         assert flipped == 1
         for _ in range(3):  # the first replica read is bad: the gateway fails over
-            assert s3.get_object(Bucket="b", Key="victim")["Body"].read() == body
+            assert s3.get_object(Bucket="bkt", Key="victim")["Body"].read() == body
         _wait(lambda: _node_has(c, k, chunk_id, body), 30, "the bad replica is repaired")
     finally:
         load.stop()
@@ -138,9 +138,9 @@ def _node_has(c: Cluster, k: int, chunk_id: bytes, body: bytes) -> bool:
 def test_stopped_node_requests_fail_over_with_bounded_latency(make_cluster: MakeCluster) -> None:
     c = make_cluster()
     s3 = c.s3()
-    s3.create_bucket(Bucket="b")
-    before = _put_all(s3, "b", [1000, 2 * MiB], "before/")
-    load = Load(c.s3(), "b", max_seconds=60).start()
+    s3.create_bucket(Bucket="bkt")
+    before = _put_all(s3, "bkt", [1000, 2 * MiB], "before/")
+    load = Load(c.s3(), "bkt", max_seconds=60).start()
     hung = c.nodes[1]
     try:
         time.sleep(0.5)
@@ -148,7 +148,7 @@ def test_stopped_node_requests_fail_over_with_bounded_latency(make_cluster: Make
         seen = load.ops
         stopped_at = time.monotonic()
         while time.monotonic() - stopped_at < 6:
-            _check_all(s3, "b", before)
+            _check_all(s3, "bkt", before)
             time.sleep(0.2)
         assert load.ops > seen + 5
     finally:
@@ -165,8 +165,8 @@ def test_stopped_node_requests_fail_over_with_bounded_latency(make_cluster: Make
 def test_gateway_killed_mid_upload_leaves_no_torn_object_or_leaked_chunks(make_cluster: MakeCluster) -> None:
     c = make_cluster(settings={"PAILS_GC_GRACE_SECONDS": "2"})
     s3 = c.s3()
-    s3.create_bucket(Bucket="b")
-    kept = _put_all(s3, "b", [10, 1 * MiB, 9 * MiB], "kept/")
+    s3.create_bucket(Bucket="bkt")
+    kept = _put_all(s3, "bkt", [10, 1 * MiB, 9 * MiB], "kept/")
     baseline = len(node_chunks(c, 1))
 
     import threading
@@ -175,7 +175,7 @@ def test_gateway_killed_mid_upload_leaves_no_torn_object_or_leaked_chunks(make_c
 
     def upload() -> None:
         try:
-            c.s3(read_timeout=60).put_object(Bucket="b", Key="torn", Body=os.urandom(120 * MiB))
+            c.s3(read_timeout=60).put_object(Bucket="bkt", Key="torn", Body=os.urandom(120 * MiB))
             outcome.append("ok")
         except Exception as exc:
             outcome.append(exc)
@@ -190,10 +190,10 @@ def test_gateway_killed_mid_upload_leaves_no_torn_object_or_leaked_chunks(make_c
     c.wait_nodes(3)
     s3 = c.s3()
     with pytest.raises(ClientError) as info:
-        s3.head_object(Bucket="b", Key="torn")
+        s3.head_object(Bucket="bkt", Key="torn")
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
-    _check_all(s3, "b", kept)
-    load = Load(c.s3(), "b", max_ops=30, max_seconds=20).start()
+    _check_all(s3, "bkt", kept)
+    load = Load(c.s3(), "bkt", max_ops=30, max_seconds=20).start()
     load._thread.join(30)  # type: ignore[union-attr]
     assert load.failures == []
     time.sleep(2.5)  # the grace period of in-flight writes
@@ -201,14 +201,14 @@ def test_gateway_killed_mid_upload_leaves_no_torn_object_or_leaked_chunks(make_c
     referenced = referenced_chunks(c)
     for k in range(3):
         assert set(node_chunks(c, k)) <= referenced, f"node {k} keeps unreferenced chunks"
-    _check_all(s3, "b", kept)
+    _check_all(s3, "bkt", kept)
 
 
 def test_adding_a_node_moves_a_quarter_and_draining_loses_nothing(make_cluster: MakeCluster) -> None:
     c = make_cluster()
     s3 = c.s3()
-    s3.create_bucket(Bucket="b")
-    written = _put_all(s3, "b", [20_000 + k for k in range(240)], "obj/")
+    s3.create_bucket(Bucket="bkt")
+    written = _put_all(s3, "bkt", [20_000 + k for k in range(240)], "obj/")
     total_chunks = len(written)
     reader_failures: list[str] = []
     import threading
@@ -223,7 +223,7 @@ def test_adding_a_node_moves_a_quarter_and_draining_loses_nothing(make_cluster: 
         while not stop.is_set() and time.monotonic() < deadline:
             key = keys[i % len(keys)]
             try:
-                if client.get_object(Bucket="b", Key=key)["Body"].read() != written[key]:
+                if client.get_object(Bucket="bkt", Key=key)["Body"].read() != written[key]:
                     reader_failures.append(f"{key}: wrong bytes")
             except Exception as exc:
                 reader_failures.append(f"{key}: {exc!r}")
@@ -231,7 +231,7 @@ def test_adding_a_node_moves_a_quarter_and_draining_loses_nothing(make_cluster: 
 
     thread = threading.Thread(target=reader, daemon=True)
     thread.start()
-    load = Load(c.s3(), "b", prefix="load/", max_seconds=150, pause=0.05).start()
+    load = Load(c.s3(), "bkt", prefix="load/", max_seconds=150, pause=0.05).start()
     try:
         fourth = c.add_node_process()
         c.admin().call("POST", "cluster/nodes", {"address": fourth.address, "zone": "z4", "weight": 1.0})
@@ -260,8 +260,8 @@ def test_adding_a_node_moves_a_quarter_and_draining_loses_nothing(make_cluster: 
         assert node_chunks(c, 0) == {}
         c.admin().call("DELETE", f"cluster/nodes/{c.nodes[0].address}")
         c.nodes[0].kill9()
-        _check_all(c.s3(), "b", written)
-        _check_all(c.s3(), "b", load.written)
+        _check_all(c.s3(), "bkt", written)
+        _check_all(c.s3(), "bkt", load.written)
     finally:
         stop.set()
         load.stop()
@@ -277,21 +277,21 @@ def test_full_node_writes_land_elsewhere_or_fail_cleanly(make_cluster: MakeClust
     c.register_nodes()
     c.wait_nodes(3, ring_version=3)
     s3 = c.s3()
-    s3.create_bucket(Bucket="b")
+    s3.create_bucket(Bucket="bkt")
     stored: dict[str, bytes] = {}
     refused = 0
     for i in range(12):
         body = os.urandom(1 * MiB + i)
         key = f"k{i:02d}"
         try:
-            s3.put_object(Bucket="b", Key=key, Body=body)
+            s3.put_object(Bucket="bkt", Key=key, Body=body)
             stored[key] = body
         except ClientError as exc:
             assert exc.response["ResponseMetadata"]["HTTPStatusCode"] in (503, 507), exc.response
             refused += 1
             with pytest.raises(ClientError) as missing:
-                s3.head_object(Bucket="b", Key=key)
+                s3.head_object(Bucket="bkt", Key=key)
             assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
     assert stored, "the first writes fit"
     assert refused, "writes beyond two nodes' capacity are refused"
-    _check_all(s3, "b", stored)
+    _check_all(s3, "bkt", stored)
