@@ -106,3 +106,22 @@ def test_concurrent_if_none_match_puts_across_gateways_have_one_winner(two: Clus
     winner = bodies[outcomes.index("ok")]
     for k in (0, 1):
         assert two.s3(k).get_object(Bucket="cond", Key="once")["Body"].read() == winner
+
+
+def test_one_gateway_runs_the_background_jobs_and_another_takes_over(two: Cluster) -> None:
+    import time
+
+    def holders() -> list[bool]:
+        return [bool(two.status(k)["background_lease"]["held"]) for k in (0, 1)]
+
+    deadline = time.monotonic() + 10
+    while sum(holders()) != 1:
+        assert time.monotonic() < deadline, holders()
+        time.sleep(0.2)
+    held = holders().index(True)
+    two.gateways[held].kill9()
+    other = 1 - held
+    deadline = time.monotonic() + 15  # lease_seconds is 3 in these tests
+    while not two.status(other)["background_lease"]["held"]:
+        assert time.monotonic() < deadline, "the surviving gateway never took the lease"
+        time.sleep(0.2)
