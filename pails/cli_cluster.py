@@ -75,6 +75,8 @@ def dev_cluster(
     node_capacity: Annotated[
         int | None, typer.Option("--node-capacity", help="Cap each node's disk use at this many bytes.")
     ] = None,
+    domain: Annotated[str | None, typer.Option("--domain", help="The gateway's virtual-host domain.")] = None,
+    region: Annotated[str | None, typer.Option("--region", help="The gateway's region.")] = None,
 ) -> None:
     """Start a gateway and N storage nodes on this machine (Ctrl-C stops them all)."""
     from pails.devcluster import run_dev_cluster
@@ -82,7 +84,16 @@ def dev_cluster(
     w = write_quorum if write_quorum is not None else replicas // 2 + 1
     if w > replicas:
         raise typer.BadParameter("the write quorum cannot exceed the replicas", param_hint="--write-quorum")
-    raise typer.Exit(run_dev_cluster(nodes, replicas, w, data, address, node_capacity=node_capacity))
+    gateway_args: list[str] = []
+    if domain is not None:
+        gateway_args += ["--domain", domain]
+    if region is not None:
+        gateway_args += ["--region", region]
+    raise typer.Exit(
+        run_dev_cluster(
+            nodes, replicas, w, data, address, node_capacity=node_capacity, gateway_args=gateway_args
+        )
+    )
 
 
 def _client(endpoint: str) -> Any:

@@ -99,6 +99,7 @@ def run_dev_cluster(
     address: str,
     *,
     node_capacity: int | None = None,
+    gateway_args: list[str] | None = None,
 ) -> int:
     data = data.resolve()
     host = address.rsplit(":", 1)[0] or "127.0.0.1"
@@ -146,7 +147,7 @@ def run_dev_cluster(
         asyncio.run(register_nodes(metadata_url, addresses))
         gateway_cmd = [
             sys.executable, "-m", "pails", "gateway", "--metadata", metadata_url, "--address", address,
-            "--replicas", str(replicas), "--write-quorum", str(write_quorum),
+            "--replicas", str(replicas), "--write-quorum", str(write_quorum), *(gateway_args or []),
         ]  # fmt: skip
         gateway = subprocess.Popen(gateway_cmd, env=env, preexec_fn=_die_with_parent)
         children.append(gateway)

@@ -76,12 +76,21 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "needs_process: needs the local server process / data dir (skipped for external endpoints)"
     )
     config.addinivalue_line(
+        "markers",
+        "single_node: asserts on one server process's disk use, memory or store stats "
+        "(skipped with PAILS_TEST_BACKENDS=cluster, where five processes share the work)",
+    )
+    config.addinivalue_line(
         "markers", "auth: verifies signatures/credentials (skipped with PAILS_TEST_NO_AUTH=1, e.g. moto)"
     )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_cluster = callspec is not None and callspec.params.get("metadata_backend") == "cluster"
+        if on_cluster and "single_node" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason="single-node internals (disk, RSS, store stats)"))
         if EXTERNAL and "needs_process" in item.keywords:
             item.add_marker(
                 pytest.mark.skip(reason="needs the local server process (PAILS_TEST_ENDPOINT set)")
