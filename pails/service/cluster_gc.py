@@ -4,7 +4,8 @@ writes, replicas left on nodes that were down when their object was deleted).
 
 Unlike the single-node sweep, the cutoff is never the process start: other gateways may be
 writing. A chunk is an orphan only if every node that lists it wrote it more than the grace
-period ago, and it is deleted from every node that holds it.
+period ago and it is not waiting in the GC queue (replaced chunks keep their read grace there),
+and it is deleted from every node that holds it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pails.obs.metrics import Metrics
 from pails.service.gc import GarbageCollector
 
 log = logging.getLogger("pails.gc")
+
+_QUEUE_PEEK = 10_000_000  # queued chunks excluded from a sweep (their ids only: 16 bytes each)
 
 
 class ClusterGarbageCollector(GarbageCollector):
@@ -55,6 +58,9 @@ class ClusterGarbageCollector(GarbageCollector):
         if not candidates:
             return 0
         async for chunk_id in self._meta.referenced_chunks():
+            candidates.discard(chunk_id)
+        # Replaced chunks wait in the GC queue for the read grace (a GET may still stream them).
+        for _, chunk_id in await self._meta.take_garbage(_QUEUE_PEEK, float("inf"), None):
             candidates.discard(chunk_id)
         if not candidates:
             return 0
