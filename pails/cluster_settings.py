@@ -18,12 +18,14 @@ class ClusterSettings:
     # The gateway -> node client.
     node_connect_timeout: float = 1.0
     node_read_timeout: float = 5.0
+    # A chunk upload's answer waits for the node's fsync, slow on a busy disk: a longer timeout.
+    node_write_timeout: float = 30.0
     # After W acknowledgements, how long a write waits for the other replicas before it answers
     # (they are then recorded for repair); bounds the latency a hung node adds to a PUT.
     write_straggler_seconds: float = 1.0
     # Node health: a probe every interval; a node that does not answer within the timeout is down.
     probe_interval_seconds: float = 2.0
-    probe_timeout_seconds: float = 1.0
+    probe_timeout_seconds: float = 2.0
     # How often the ring is re-read from the metadata database (changes made by other gateways).
     ring_refresh_seconds: float = 5.0
     # Background jobs (only on the gateway holding the lease).

@@ -45,7 +45,7 @@ class ClusterView:
         self.ring: Ring | None = None
         self.previous: Ring | None = None
         self.health: dict[str, NodeHealth] = {}
-        self._clients: dict[tuple[str, str], NodeClient] = {}
+        self._clients: dict[tuple[str, str, bool], NodeClient] = {}
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._secret = (settings.cluster_secret or "").encode()
@@ -96,18 +96,21 @@ class ClusterView:
                     seen.setdefault(node.node_id, node)
         return list(seen.values())
 
-    def client(self, node: Node) -> NodeClient:
-        key = (node.node_id, node.address)
+    def client(self, node: Node, *, write: bool = False) -> NodeClient:
+        """The node's client; `write`: the one for chunk uploads, whose answer waits for an fsync
+        (`node_write_timeout`, longer than the `node_read_timeout` of everything else)."""
+        key = (node.node_id, node.address, write)
         found = self._clients.get(key)
         if found is None:
             if self._session is None:
                 raise RuntimeError("the cluster view is not started")
+            settings = self.settings
             found = self._clients[key] = NodeClient(
                 node.address,
                 self._secret,
                 self._session,
-                connect_timeout=self.settings.node_connect_timeout,
-                read_timeout=self.settings.node_read_timeout,
+                connect_timeout=settings.node_connect_timeout,
+                read_timeout=settings.node_write_timeout if write else settings.node_read_timeout,
             )
         return found
 

@@ -140,7 +140,7 @@ class ReplicatedChunkStore:
 
         metrics = self.view.metrics
         try:
-            await self.view.client(node).put_chunk(chunk_id, pieces(), len(data), crc)
+            await self.view.client(node, write=True).put_chunk(chunk_id, pieces(), len(data), crc)
         except NodeUnavailable as exc:
             self.view.mark_down(node.node_id, repr(exc))
             metrics.replica_writes.labels("unavailable").inc()
@@ -173,6 +173,9 @@ class ReplicatedChunkStore:
         ]
         repairs: list[tuple[bytes, str, str]] = []
         attempts: dict[asyncio.Task[bool], _Attempt] = {}
+        # Owners marked down are skipped, but tried as a last resort before a write fails: a node
+        # marked down by a slow probe may well take the write.
+        last_resort: list[Node] = []
 
         def launch(node: Node, owner: Node) -> None:
             task = asyncio.create_task(self._put(node, chunk_id, data, crc))
@@ -184,14 +187,22 @@ class ReplicatedChunkStore:
                 self.view.metrics.hinted_writes.inc()
                 launch(handoffs.pop(0), owner)
 
+        def last_try(pending: set[asyncio.Task[bool]], acked: int) -> None:
+            while last_resort and acked + len(pending) < w:
+                node = last_resort.pop(0)
+                launch(node, node)
+                pending.add(next(t for t, a in attempts.items() if a.node is node and not t.done()))
+
         for owner in owners:
             if view.is_up(owner.node_id):
                 launch(owner, owner)
             else:
+                last_resort.append(owner)
                 hand_off(owner, "hint")
         # Fewer owners than R (fewer active nodes than replicas): nothing to hand off to.
         acked: list[Node] = []
         pending = set(attempts)
+        last_try(pending, 0)
         loop = asyncio.get_running_loop()
         deadline: float | None = None
         try:
@@ -209,6 +220,7 @@ class ReplicatedChunkStore:
                     else:
                         hand_off(attempt.owner, "hint")
                         pending |= {t for t in attempts if not t.done()} - pending
+                        last_try(pending, len(acked))
                 if len(acked) >= w and deadline is None:
                     deadline = loop.time() + view.settings.write_straggler_seconds
         finally:

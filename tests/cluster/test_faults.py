@@ -197,10 +197,15 @@ def test_gateway_killed_mid_upload_leaves_no_torn_object_or_leaked_chunks(make_c
     load._thread.join(30)  # type: ignore[union-attr]
     assert load.failures == []
     time.sleep(2.5)  # the grace period of in-flight writes
-    c.run_jobs("gc")
     referenced = referenced_chunks(c)
-    for k in range(3):
-        assert set(node_chunks(c, k)) <= referenced, f"node {k} keeps unreferenced chunks"
+    leaked: dict[int, int] = {}
+    for _ in range(3):  # a node the gateway saw as down during a pass is swept by the next one
+        report = c.run_jobs("gc")
+        leaked = {k: len(set(node_chunks(c, k)) - referenced) for k in range(3)}
+        if not any(leaked.values()):
+            break
+        print(f"unreferenced chunks left after a GC pass: {leaked}; {report}; {c.status()['nodes']}")
+    assert not any(leaked.values()), leaked
     _check_all(s3, "bkt", kept)
 
 
