@@ -255,6 +255,7 @@ def _ready(port: int) -> bool:
 def node_chunks(cluster: Cluster, k: int) -> dict[bytes, float]:
     """Every chunk id on node k (through the node protocol)."""
     import aiohttp
+
     from pails.data.client import NodeClient
 
     async def run() -> dict[bytes, float]:
@@ -383,6 +384,7 @@ def current_ring(cluster: Cluster) -> Any:
 def node_get(cluster: Cluster, k: int, chunk_id: bytes) -> bytes:
     """A chunk read straight from node k (the node verifies it)."""
     import aiohttp
+
     from pails.data.client import NodeClient
 
     async def run() -> bytes:
