@@ -177,12 +177,13 @@ class ClusterView:
 
         if self.ring is not None:
             add(self.ring.replicas(chunk_id, r))
-            # Draining owners are not in replicas() but still hold data until moved.
-            add(tuple(self.ring.preference_list(chunk_id, r))[: r + 1])
         if self.previous is not None:
             add(self.previous.replicas(chunk_id, r))
         if self.ring is not None:
-            add(self.ring.preference_list(chunk_id, r))
+            # Draining nodes are in no replica set but still hold their chunks until moved.
+            preference = tuple(self.ring.preference_list(chunk_id, r))
+            add(tuple(n for n in preference if n.state == "draining"))
+            add(preference)
         if self.previous is not None:
             add(self.previous.preference_list(chunk_id, r))
         up = [n for n in ordered if self.is_up(n.node_id)]
