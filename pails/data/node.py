@@ -207,10 +207,9 @@ class NodeApp:
         except ChunkCorrupt:
             # Headers are gone: cut the connection, so the client sees a short body, never bad bytes.
             self.store.mark_corrupt(chunk_id)
-            self.metrics.corrupt_found.inc()
             if request.transport is not None:
                 request.transport.abort()
-            raise
+            return response
         finally:
             with contextlib.suppress(Exception):
                 await pieces.aclose()  # type: ignore[attr-defined]
@@ -251,6 +250,7 @@ class NodeApp:
             "free": u.free,
             "chunks": u.chunks,
             "corrupt": u.corrupt,
+            "corrupt_found": u.corrupt_found,
             "volumes": u.volumes,
             "garbage": u.garbage,
             "live": u.live,

@@ -41,6 +41,7 @@ class NodeUsage:
     free: int
     chunks: int
     corrupt: int
+    corrupt_found: int
     volumes: int
     garbage: int
     live: int
@@ -52,6 +53,7 @@ class NodeStore:
         self.chunks = LocalChunkStore(self.data_dir / "chunks", given_ids=True)
         self.capacity = capacity
         self.corrupt: set[bytes] = set()
+        self.corrupt_found = 0  # chunks found corrupt since start (reads, verifies, scrubs)
         self._reserved = 0  # bytes of writes in flight
         self._locks: dict[bytes, tuple[asyncio.Lock, int]] = {}  # per id being written: lock, users
         self._sorted: list[bytes] = []
@@ -82,6 +84,7 @@ class NodeStore:
             free=free,
             chunks=st.chunks,
             corrupt=len(self.corrupt),
+            corrupt_found=self.corrupt_found,
             volumes=st.volumes,
             garbage=st.garbage_bytes,
             live=st.live_bytes,
@@ -131,7 +134,7 @@ class NodeStore:
         except ChunkCorrupt:
             sound = False
         if not sound:
-            self.corrupt.add(chunk_id)
+            self.mark_corrupt(chunk_id)
             return False
         if info.length == length and info.crc32c == crc32c:
             return True
@@ -189,6 +192,7 @@ class NodeStore:
         if chunk_id not in self.corrupt and self.chunks.chunk_length(chunk_id) is not None:
             log.warning("chunk %s is corrupt at rest", chunk_id.hex())
             self.corrupt.add(chunk_id)
+            self.corrupt_found += 1
 
     async def delete(self, chunk_ids: Iterable[bytes]) -> None:
         ids = list(chunk_ids)
