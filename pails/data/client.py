@@ -25,6 +25,9 @@ from pails.data.engine import ChunkCorrupt, ChunkMissing
 LENGTH_HEADER = "x-pails-chunk-length"
 CHUNK_CRC_HEADER = "x-pails-chunk-crc32c"
 DELETE_BATCH = 10_000
+EXPECT_CONTINUE_MIN = 64 * 1024
+"""Bigger chunks are sent with `Expect: 100-continue`: a node that is full, or has the chunk
+already, answers before the body is sent (smaller ones are cheaper to send than to wait for)."""
 
 
 class NodeError(Exception):
@@ -86,6 +89,7 @@ class NodeClient:
         headers: dict[str, str] | None = None,
         data: Any = None,
         timeout: aiohttp.ClientTimeout | None = None,
+        expect100: bool = False,
     ) -> Any:
         signed = ca.sign_headers(self._secret, method, target, headers)
         return self._session.request(
@@ -96,6 +100,7 @@ class NodeClient:
             timeout=timeout or self._timeout,
             allow_redirects=False,
             auto_decompress=False,
+            expect100=expect100,
         )
 
     async def _error(self, resp: aiohttp.ClientResponse, chunk_id: bytes | None = None) -> NodeError | Exception:
@@ -151,7 +156,12 @@ class NodeClient:
             deadline.reschedule(loop.time() + idle)
             try:
                 async with self._request(
-                    "PUT", target, headers=headers, data=paced(), timeout=self._put_timeout
+                    "PUT",
+                    target,
+                    headers=headers,
+                    data=paced(),
+                    timeout=self._put_timeout,
+                    expect100=length > EXPECT_CONTINUE_MIN,
                 ) as resp:
                     if resp.status not in (200, 201):
                         raise await self._error(resp, chunk_id)

@@ -163,13 +163,23 @@ class NodeApp:
             raise NodeHttpError(400, "bad_request", f"{ca.CRC_HEADER} must be 8 hex digits") from None
         if len(raw_crc) != 8:
             raise NodeHttpError(400, "bad_request", f"{ca.CRC_HEADER} must be 8 hex digits")
+        accept = None
+        if request.headers.get("Expect", "").lower() == "100-continue" and request.version >= (1, 1):
+
+            async def accept() -> None:
+                await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                request.writer.output_size = 0  # the response proper has not started
+
         try:
-            written = await self.store.put(chunk_id, self._counted(request), length, crc)
+            written = await self.store.put(chunk_id, self._counted(request), length, crc, accept=accept)
         except BadChunk as exc:
             raise NodeHttpError(400, "bad_chunk", str(exc)) from None
         except ChunkConflict as exc:
             raise NodeHttpError(412, "conflict", str(exc)) from None
-        return web.Response(status=201 if written else 200)
+        response = web.Response(status=201 if written else 200)
+        if accept is not None and not written:
+            response.force_close()  # the client held its body back: do not reuse the connection
+        return response
 
     async def _counted(self, request: web.BaseRequest) -> AsyncIterator[bytes]:
         async for piece in request.content.iter_any():

@@ -8,7 +8,7 @@ import bisect
 import logging
 import shutil
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,10 +99,23 @@ class NodeStore:
 
     # Writing -----------------------------------------------------------------------------------
 
-    async def put(self, chunk_id: bytes, body: AsyncIterable[bytes], length: int, crc32c: int) -> bool:
+    async def put(
+        self,
+        chunk_id: bytes,
+        body: AsyncIterable[bytes],
+        length: int,
+        crc32c: int,
+        *,
+        accept: Callable[[], Awaitable[None]] | None = None,
+    ) -> bool:
         """Store a chunk under its id and make it durable. True if written, False if the same chunk
-        was already stored (the body is then read and checked, not stored). Raises BadChunk,
-        ChunkConflict, StoreFull; on any failure nothing of this write remains."""
+        was already stored. Raises BadChunk, ChunkConflict, StoreFull; on any failure nothing of
+        this write remains.
+
+        accept: when given, the body has not been sent yet (HTTP `Expect: 100-continue`): it is
+        awaited once the chunk is known to be new and to fit, right before the body is read, and
+        the body is never read otherwise. Without it, an already stored chunk's body is read and
+        checked (not stored)."""
         if not 0 <= length <= CHUNK_SIZE:
             raise BadChunk(f"a chunk holds 0 to {CHUNK_SIZE} bytes")
         lock, users = self._locks.get(chunk_id, (asyncio.Lock(), 0))
@@ -110,9 +123,10 @@ class NodeStore:
         try:
             async with lock:
                 if await self._already_stored(chunk_id, length, crc32c):
-                    await _drain(body, length, crc32c)
+                    if accept is None:
+                        await _drain(body, length, crc32c)
                     return False
-                await self._write(chunk_id, body, length, crc32c)
+                await self._write(chunk_id, body, length, crc32c, accept)
                 return True
         finally:
             lock, users = self._locks[chunk_id]
@@ -140,9 +154,18 @@ class NodeStore:
             return True
         raise ChunkConflict(f"chunk {chunk_id.hex()} exists with other content")
 
-    async def _write(self, chunk_id: bytes, body: AsyncIterable[bytes], length: int, crc32c: int) -> None:
+    async def _write(
+        self,
+        chunk_id: bytes,
+        body: AsyncIterable[bytes],
+        length: int,
+        crc32c: int,
+        accept: Callable[[], Awaitable[None]] | None,
+    ) -> None:
         reserved = self._reserve(length)
         try:
+            if accept is not None:
+                await accept()
             sink = await self.chunks.new_chunk(length, chunk_id=chunk_id)
             try:
                 got, crc = 0, 0

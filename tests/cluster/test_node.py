@@ -68,6 +68,14 @@ def raw_put_request(
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
+async def bytes_received(n: NodeProcess, s: aiohttp.ClientSession) -> float:
+    async with s.get(n.url + "/metrics") as resp:
+        for line in (await resp.text()).splitlines():
+            if line.startswith("pails_node_bytes_received_total "):
+                return float(line.split()[1])
+    raise AssertionError("no pails_node_bytes_received_total")
+
+
 # The protocol -----------------------------------------------------------------------------------
 
 
@@ -126,6 +134,9 @@ async def test_idempotent_reput_and_conflict(node: NodeProcess, session: aiohttp
         async with session.put(node.url + target, data=data, headers=signed) as resp:
             statuses.append(resp.status)
     assert statuses == [201, 200]
+    received = await bytes_received(node, session)
+    await put(c, chunk_id, data)  # Expect: 100-continue: the node has it, the body is not sent
+    assert await bytes_received(node, session) == received
     other = os.urandom(len(data))
     with pytest.raises(NodeError, match="412"):
         await put(c, chunk_id, other)
@@ -239,8 +250,10 @@ async def test_capacity_cap(tmp_path: Path, session: aiohttp.ClientSession) -> N
         before = await c.stats()
         assert before.capacity == 4 * MiB
         assert before.free < 2 * MiB
+        received = await bytes_received(n, session)
         with pytest.raises(NodeFull):
             await put(c, b"\x02" * 16, os.urandom(3 * MiB))
+        assert await bytes_received(n, session) == received  # refused before the body was sent
         assert await c.head_chunk(b"\x02" * 16) is None
         after = await c.stats()
         assert (after.used, after.chunks) == (before.used, 1)
