@@ -653,6 +653,8 @@ class LocalChunkStore:
         if loc is None:
             raise ChunkMissing(chunk_id.hex())
         vol = self._volumes[loc.vol]
+        if _in_page_cache(vol.fd, loc.table_off, loc.table_off + 4 * vf.nblocks_for(loc.length)):
+            return ChunkInfo(loc.length, loc.wtime_us / 1e6, _whole_crc(vol.fd, loc, chunk_id))
         vol.pin()
         try:
             crc = await asyncio.to_thread(_whole_crc, vol.fd, loc, chunk_id)

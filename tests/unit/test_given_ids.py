@@ -123,6 +123,7 @@ async def test_replaced_record_is_garbage_and_compacts(store: LocalChunkStore) -
     assert store.stats().garbage_bytes >= len(data)
     assert await store.compact(0.0) > 0
     assert await get(store, chunk_id) == data
+    assert not (store.dir / "moves.log").exists()  # given ids locate nothing: no moves to log
     store = await reopen(store)
     try:
         assert await get(store, chunk_id) == data
