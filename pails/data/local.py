@@ -907,9 +907,12 @@ def _block_crcs(fd: int, loc: Loc, chunk_id: bytes) -> tuple[int, ...]:
 
 def _whole_crc(fd: int, loc: Loc, chunk_id: bytes) -> int:
     """(thread) The CRC32C of a whole chunk, combined from its block CRCs."""
-    crc = 0
-    for k, block_crc in enumerate(_block_crcs(fd, loc, chunk_id)):
-        crc = crc_combine(crc, block_crc, min(CHECKSUM_BLOCK, loc.length - k * CHECKSUM_BLOCK), "CRC32C")
+    crcs = _block_crcs(fd, loc, chunk_id)
+    if not crcs:
+        return 0
+    crc = crcs[0]
+    for k in range(1, len(crcs)):
+        crc = crc_combine(crc, crcs[k], min(CHECKSUM_BLOCK, loc.length - k * CHECKSUM_BLOCK), "CRC32C")
     return crc
 
 

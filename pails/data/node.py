@@ -129,7 +129,9 @@ class NodeApp:
             return await self._get(request, parse_id(parts[1]))
         if op == "head":
             info = await self.store.info(parse_id(parts[1]))
-            return web.Response(status=200, headers=chunk_headers(info.length, info.crc32c, info.wtime))
+            headers = chunk_headers(info.length, info.crc32c, info.wtime)
+            headers["Content-Length"] = str(info.length)  # what a GET would send; keeps the connection
+            return web.Response(status=200, headers=headers)
         if op == "delete":
             await self.store.delete([parse_id(parts[1])])
             return web.Response(status=204)
