@@ -230,6 +230,7 @@ class NodeClient:
     async def list_chunks(self, after: bytes | None = None, limit: int = 1000) -> list[tuple[bytes, float]]:
         """Up to `limit` (at most 10,000) chunk ids greater than `after`, in byte order, with the
         unix time each was written. An empty list ends the walk."""
+        limit = max(1, min(limit, 10_000))
         target = f"/chunks?limit={limit}" + ("" if after is None else f"&after={after.hex()}")
         data = await self._call_json("GET", target)
         return [(bytes.fromhex(c), float(t)) for c, t in data["chunks"]]

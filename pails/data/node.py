@@ -118,6 +118,13 @@ class NodeApp:
         except StoreFull as exc:
             response = _error(507, "full", f"insufficient storage: {exc}")
             response.force_close()
+        except ConnectionError:  # the client went away mid-body: nothing was stored
+            response = _error(400, "bad_request", "connection lost")
+            response.force_close()
+        except Exception:
+            log.exception("%s %s failed", request.method, request.path)
+            response = _error(500, "internal", "internal error (see the node's log)")
+            response.force_close()
         status = response.status
         self.metrics.observe(op, status, time.monotonic() - started)
         return response
@@ -247,8 +254,9 @@ class NodeApp:
     def _list(self, request: web.BaseRequest) -> web.StreamResponse:
         after_hex = request.query.get("after", "")
         after = parse_id(after_hex) if after_hex else None
-        limit = _int_param(request, "limit", 1000) or 1000
-        limit = min(limit, MAX_LIST)
+        limit = _int_param(request, "limit", 1000)
+        if limit is None or not 1 <= limit <= MAX_LIST:
+            raise NodeHttpError(400, "bad_request", f"limit must be 1 to {MAX_LIST}")
         page = self.store.list(after, limit + 1)
         return _json(
             {"chunks": [[c.hex(), t] for c, t in page[:limit]], "truncated": len(page) > limit}
