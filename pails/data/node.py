@@ -32,6 +32,7 @@ log = logging.getLogger("pails.node")
 LENGTH_HEADER = "x-pails-chunk-length"
 CHUNK_CRC_HEADER = "x-pails-chunk-crc32c"
 WTIME_HEADER = "x-pails-chunk-wtime"
+CORRUPT_HEADER = "x-pails-chunk-corrupt"
 MAX_DELETE_IDS = 10_000
 MAX_LIST = 10_000
 MAX_SMALL_BODY = 1024 * 1024
@@ -135,9 +136,12 @@ class NodeApp:
         if op == "get":
             return await self._get(request, parse_id(parts[1]))
         if op == "head":
-            info = await self.store.info(parse_id(parts[1]))
+            chunk_id = parse_id(parts[1])
+            info = await self.store.info(chunk_id)
             headers = chunk_headers(info.length, info.crc32c, info.wtime)
             headers["Content-Length"] = str(info.length)  # what a GET would send; keeps the connection
+            if chunk_id in self.store.corrupt:
+                headers[CORRUPT_HEADER] = "true"
             return web.Response(status=200, headers=headers)
         if op == "delete":
             await self.store.delete([parse_id(parts[1])])

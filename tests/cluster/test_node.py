@@ -332,13 +332,18 @@ async def test_corruption_is_never_served_and_repair_replaces_it(
         with pytest.raises(ChunkCorrupt):
             await get(c, small_id)
         got = bytearray()
-        with pytest.raises(NodeUnavailable):  # the first two blocks, then the connection is cut
+        with pytest.raises(ChunkCorrupt, match="cut short"):  # two blocks, then the connection is cut
             async for piece in c.get_chunk(big_id):
                 got += piece
         assert len(got) < len(big)
         assert bytes(got) == big[: len(got)]  # never a wrong byte
         assert await get(c, big_id, 0, CHECKSUM_BLOCK) == big[:CHECKSUM_BLOCK]  # sound blocks still serve
         assert await c.verify_chunk(small_id) == "corrupt"
+        async with session.head(
+            n.url + f"/chunks/{big_id.hex()}",
+            headers=ca.sign_headers(SECRET, "HEAD", f"/chunks/{big_id.hex()}"),
+        ) as resp:
+            assert resp.headers["x-pails-chunk-corrupt"] == "true"
         deadline = time.monotonic() + 15
         while set(await c.corrupt_chunks()) != {small_id, big_id, quiet_id}:
             assert time.monotonic() < deadline, await c.corrupt_chunks()
