@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -314,6 +315,54 @@ async def test_capacity_cap(tmp_path: Path, session: aiohttp.ClientSession) -> N
         assert (after.used, after.chunks) == (before.used, 1)
         await put(c, b"\x03" * 16, os.urandom(MiB))  # what fits still goes in
         assert await get(c, b"\x01" * 16) == first
+
+
+@contextlib.contextmanager
+def small_tmpfs(path: Path, size: int) -> Iterator[Path]:
+    """A real file system of `size` bytes (tmpfs; needs root, else the test is skipped)."""
+    path.mkdir()
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+async def test_a_real_full_disk(tmp_path: Path, session: aiohttp.ClientSession) -> None:
+    with small_tmpfs(tmp_path / "fs", 8 * MiB) as fs, NodeProcess(fs / "data") as n:
+        c = client(n, session)
+        first = os.urandom(3 * MiB)
+        await put(c, b"\x01" * 16, first)
+        with pytest.raises(NodeFull):  # refused up front: the file system has not the room
+            await put(c, b"\x02" * 16, os.urandom(6 * MiB))
+        # the disk fills while a chunk streams in: ENOSPC mid-write
+        chunk_id, data = b"\x03" * 16, os.urandom(3 * MiB)
+        with socket.create_connection(("127.0.0.1", n.port)) as sock:
+            sock.sendall(raw_put_request(chunk_id, data) + data[:MiB])
+            await asyncio.sleep(0.3)
+            filler = fs / "filler"
+            with filler.open("wb") as f, contextlib.suppress(OSError):
+                while True:
+                    f.write(b"\0" * 65536)
+            with contextlib.suppress(OSError):
+                sock.sendall(data[MiB:])
+            sock.settimeout(10)
+            reply = sock.recv(65536)
+        assert reply.startswith(b"HTTP/1.1 507"), reply
+        assert b'"full"' in reply
+        filler.unlink()
+        assert await c.head_chunk(chunk_id) is None
+        await put(c, chunk_id, data)  # room again: the same write goes through
+        assert await get(c, chunk_id) == data
+        assert await get(c, b"\x01" * 16) == first
+        n.stop()
+        n.start()
+        assert await get(c, chunk_id) == data
+        assert [i for i, _ in await c.list_chunks()] == [b"\x01" * 16, chunk_id]
 
 
 async def test_corruption_is_never_served_and_repair_replaces_it(
