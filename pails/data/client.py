@@ -24,7 +24,11 @@ from pails.data.engine import ChunkCorrupt, ChunkMissing
 
 LENGTH_HEADER = "x-pails-chunk-length"
 CHUNK_CRC_HEADER = "x-pails-chunk-crc32c"
+CORRUPT_HEADER = "x-pails-chunk-corrupt"
 DELETE_BATCH = 10_000
+EXPECT_CONTINUE_MIN = 64 * 1024
+"""Bigger chunks are sent with `Expect: 100-continue`: a node that is full, or has the chunk
+already, answers before the body is sent (smaller ones are cheaper to send than to wait for)."""
 
 
 class NodeError(Exception):
@@ -86,6 +90,7 @@ class NodeClient:
         headers: dict[str, str] | None = None,
         data: Any = None,
         timeout: aiohttp.ClientTimeout | None = None,
+        expect100: bool = False,
     ) -> Any:
         signed = ca.sign_headers(self._secret, method, target, headers)
         return self._session.request(
@@ -96,6 +101,7 @@ class NodeClient:
             timeout=timeout or self._timeout,
             allow_redirects=False,
             auto_decompress=False,
+            expect100=expect100,
         )
 
     async def _error(self, resp: aiohttp.ClientResponse, chunk_id: bytes | None = None) -> NodeError | Exception:
@@ -151,7 +157,12 @@ class NodeClient:
             deadline.reschedule(loop.time() + idle)
             try:
                 async with self._request(
-                    "PUT", target, headers=headers, data=paced(), timeout=self._put_timeout
+                    "PUT",
+                    target,
+                    headers=headers,
+                    data=paced(),
+                    timeout=self._put_timeout,
+                    expect100=length > EXPECT_CONTINUE_MIN,
                 ) as resp:
                     if resp.status not in (200, 201):
                         raise await self._error(resp, chunk_id)
@@ -164,9 +175,11 @@ class NodeClient:
     ) -> AsyncIterator[bytes]:
         """Stream bytes [offset, offset+length) of a chunk. The node verified each block before
         sending it; a whole-chunk read is also checked here against the chunk's CRC32C. Raises
-        ChunkMissing, ChunkCorrupt, NodeUnavailable (also for a body cut short), NodeError."""
+        ChunkMissing, ChunkCorrupt (also when the node cut the body short on finding a bad block),
+        NodeUnavailable (down, hung, or a body cut short otherwise), NodeError."""
         query = f"?offset={offset}" + ("" if length is None else f"&length={length}")
         target = f"/chunks/{chunk_id.hex()}" + (query if offset or length is not None else "")
+        cut_short = ""
         try:
             async with self._request("GET", target) as resp:
                 if resp.status != 200:
@@ -176,17 +189,33 @@ class NodeClient:
                 expected = resp.content_length
                 whole = offset == 0 and expected == total
                 got, crc = 0, 0
-                async for piece in resp.content.iter_any():
-                    got += len(piece)
-                    if whole:
-                        crc = _crc32c(piece, crc)
-                    yield piece
-                if expected is not None and got != expected:
-                    raise NodeUnavailable(f"node {self.address}: body cut short ({got} of {expected} bytes)")
-                if whole and crc != want_crc:
+                try:
+                    async for piece in resp.content.iter_any():
+                        got += len(piece)
+                        if whole:
+                            crc = _crc32c(piece, crc)
+                        yield piece
+                except aiohttp.ClientPayloadError as exc:
+                    cut_short = repr(exc)
+                if not cut_short and expected is not None and got != expected:
+                    cut_short = f"{got} of {expected} bytes"
+                if not cut_short and whole and crc != want_crc:
                     raise ChunkCorrupt(f"node {self.address}: chunk {chunk_id.hex()} fails its CRC32C in transit")
         except _CONNECTION_ERRORS as exc:
             raise NodeUnavailable(f"node {self.address}: {exc!r}") from exc
+        if cut_short:
+            # The node cuts the body when it finds a bad block mid-stream, and then lists the chunk
+            # as corrupt: tell that apart from a node that died, so a sound node is not marked down.
+            if await self._known_corrupt(chunk_id):
+                raise ChunkCorrupt(f"node {self.address}: chunk {chunk_id.hex()} is corrupt (body cut short)")
+            raise NodeUnavailable(f"node {self.address}: body cut short ({cut_short})")
+
+    async def _known_corrupt(self, chunk_id: bytes) -> bool:
+        try:
+            async with self._request("HEAD", f"/chunks/{chunk_id.hex()}") as resp:
+                return bool(resp.status == 200 and resp.headers.get(CORRUPT_HEADER) == "true")
+        except (*_CONNECTION_ERRORS, NodeError):
+            return False
 
     async def head_chunk(self, chunk_id: bytes) -> int | None:
         """The chunk's length, or None if the node does not have it."""
@@ -220,6 +249,7 @@ class NodeClient:
     async def list_chunks(self, after: bytes | None = None, limit: int = 1000) -> list[tuple[bytes, float]]:
         """Up to `limit` (at most 10,000) chunk ids greater than `after`, in byte order, with the
         unix time each was written. An empty list ends the walk."""
+        limit = max(1, min(limit, 10_000))
         target = f"/chunks?limit={limit}" + ("" if after is None else f"&after={after.hex()}")
         data = await self._call_json("GET", target)
         return [(bytes.fromhex(c), float(t)) for c, t in data["chunks"]]

@@ -32,6 +32,7 @@ log = logging.getLogger("pails.node")
 LENGTH_HEADER = "x-pails-chunk-length"
 CHUNK_CRC_HEADER = "x-pails-chunk-crc32c"
 WTIME_HEADER = "x-pails-chunk-wtime"
+CORRUPT_HEADER = "x-pails-chunk-corrupt"
 MAX_DELETE_IDS = 10_000
 MAX_LIST = 10_000
 MAX_SMALL_BODY = 1024 * 1024
@@ -118,6 +119,13 @@ class NodeApp:
         except StoreFull as exc:
             response = _error(507, "full", f"insufficient storage: {exc}")
             response.force_close()
+        except ConnectionError:  # the client went away mid-body: nothing was stored
+            response = _error(400, "bad_request", "connection lost")
+            response.force_close()
+        except Exception:
+            log.exception("%s %s failed", request.method, request.path)
+            response = _error(500, "internal", "internal error (see the node's log)")
+            response.force_close()
         status = response.status
         self.metrics.observe(op, status, time.monotonic() - started)
         return response
@@ -128,8 +136,13 @@ class NodeApp:
         if op == "get":
             return await self._get(request, parse_id(parts[1]))
         if op == "head":
-            info = await self.store.info(parse_id(parts[1]))
-            return web.Response(status=200, headers=chunk_headers(info.length, info.crc32c, info.wtime))
+            chunk_id = parse_id(parts[1])
+            info = await self.store.info(chunk_id)
+            headers = chunk_headers(info.length, info.crc32c, info.wtime)
+            headers["Content-Length"] = str(info.length)  # what a GET would send; keeps the connection
+            if chunk_id in self.store.corrupt:
+                headers[CORRUPT_HEADER] = "true"
+            return web.Response(status=200, headers=headers)
         if op == "delete":
             await self.store.delete([parse_id(parts[1])])
             return web.Response(status=204)
@@ -163,13 +176,23 @@ class NodeApp:
             raise NodeHttpError(400, "bad_request", f"{ca.CRC_HEADER} must be 8 hex digits") from None
         if len(raw_crc) != 8:
             raise NodeHttpError(400, "bad_request", f"{ca.CRC_HEADER} must be 8 hex digits")
+        accept = None
+        if request.headers.get("Expect", "").lower() == "100-continue" and request.version >= (1, 1):
+
+            async def accept() -> None:
+                await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                request.writer.output_size = 0  # the response proper has not started
+
         try:
-            written = await self.store.put(chunk_id, self._counted(request), length, crc)
+            written = await self.store.put(chunk_id, self._counted(request), length, crc, accept=accept)
         except BadChunk as exc:
             raise NodeHttpError(400, "bad_chunk", str(exc)) from None
         except ChunkConflict as exc:
             raise NodeHttpError(412, "conflict", str(exc)) from None
-        return web.Response(status=201 if written else 200)
+        response = web.Response(status=201 if written else 200)
+        if accept is not None and not written:
+            response.force_close()  # the client held its body back: do not reuse the connection
+        return response
 
     async def _counted(self, request: web.BaseRequest) -> AsyncIterator[bytes]:
         async for piece in request.content.iter_any():
@@ -207,10 +230,9 @@ class NodeApp:
         except ChunkCorrupt:
             # Headers are gone: cut the connection, so the client sees a short body, never bad bytes.
             self.store.mark_corrupt(chunk_id)
-            self.metrics.corrupt_found.inc()
             if request.transport is not None:
                 request.transport.abort()
-            raise
+            return response
         finally:
             with contextlib.suppress(Exception):
                 await pieces.aclose()  # type: ignore[attr-defined]
@@ -236,8 +258,9 @@ class NodeApp:
     def _list(self, request: web.BaseRequest) -> web.StreamResponse:
         after_hex = request.query.get("after", "")
         after = parse_id(after_hex) if after_hex else None
-        limit = _int_param(request, "limit", 1000) or 1000
-        limit = min(limit, MAX_LIST)
+        limit = _int_param(request, "limit", 1000)
+        if limit is None or not 1 <= limit <= MAX_LIST:
+            raise NodeHttpError(400, "bad_request", f"limit must be 1 to {MAX_LIST}")
         page = self.store.list(after, limit + 1)
         return _json(
             {"chunks": [[c.hex(), t] for c, t in page[:limit]], "truncated": len(page) > limit}
@@ -251,6 +274,7 @@ class NodeApp:
             "free": u.free,
             "chunks": u.chunks,
             "corrupt": u.corrupt,
+            "corrupt_found": u.corrupt_found,
             "volumes": u.volumes,
             "garbage": u.garbage,
             "live": u.live,

@@ -8,7 +8,7 @@ import bisect
 import logging
 import shutil
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +41,7 @@ class NodeUsage:
     free: int
     chunks: int
     corrupt: int
+    corrupt_found: int
     volumes: int
     garbage: int
     live: int
@@ -52,6 +53,7 @@ class NodeStore:
         self.chunks = LocalChunkStore(self.data_dir / "chunks", given_ids=True)
         self.capacity = capacity
         self.corrupt: set[bytes] = set()
+        self.corrupt_found = 0  # chunks found corrupt since start (reads, verifies, scrubs)
         self._reserved = 0  # bytes of writes in flight
         self._locks: dict[bytes, tuple[asyncio.Lock, int]] = {}  # per id being written: lock, users
         self._sorted: list[bytes] = []
@@ -82,6 +84,7 @@ class NodeStore:
             free=free,
             chunks=st.chunks,
             corrupt=len(self.corrupt),
+            corrupt_found=self.corrupt_found,
             volumes=st.volumes,
             garbage=st.garbage_bytes,
             live=st.live_bytes,
@@ -96,10 +99,23 @@ class NodeStore:
 
     # Writing -----------------------------------------------------------------------------------
 
-    async def put(self, chunk_id: bytes, body: AsyncIterable[bytes], length: int, crc32c: int) -> bool:
+    async def put(
+        self,
+        chunk_id: bytes,
+        body: AsyncIterable[bytes],
+        length: int,
+        crc32c: int,
+        *,
+        accept: Callable[[], Awaitable[None]] | None = None,
+    ) -> bool:
         """Store a chunk under its id and make it durable. True if written, False if the same chunk
-        was already stored (the body is then read and checked, not stored). Raises BadChunk,
-        ChunkConflict, StoreFull; on any failure nothing of this write remains."""
+        was already stored. Raises BadChunk, ChunkConflict, StoreFull; on any failure nothing of
+        this write remains.
+
+        accept: when given, the body has not been sent yet (HTTP `Expect: 100-continue`): it is
+        awaited once the chunk is known to be new and to fit, right before the body is read, and
+        the body is never read otherwise. Without it, an already stored chunk's body is read and
+        checked (not stored)."""
         if not 0 <= length <= CHUNK_SIZE:
             raise BadChunk(f"a chunk holds 0 to {CHUNK_SIZE} bytes")
         lock, users = self._locks.get(chunk_id, (asyncio.Lock(), 0))
@@ -107,9 +123,10 @@ class NodeStore:
         try:
             async with lock:
                 if await self._already_stored(chunk_id, length, crc32c):
-                    await _drain(body, length, crc32c)
+                    if accept is None:
+                        await _drain(body, length, crc32c)
                     return False
-                await self._write(chunk_id, body, length, crc32c)
+                await self._write(chunk_id, body, length, crc32c, accept)
                 return True
         finally:
             lock, users = self._locks[chunk_id]
@@ -131,15 +148,24 @@ class NodeStore:
         except ChunkCorrupt:
             sound = False
         if not sound:
-            self.corrupt.add(chunk_id)
+            self.mark_corrupt(chunk_id)
             return False
         if info.length == length and info.crc32c == crc32c:
             return True
         raise ChunkConflict(f"chunk {chunk_id.hex()} exists with other content")
 
-    async def _write(self, chunk_id: bytes, body: AsyncIterable[bytes], length: int, crc32c: int) -> None:
+    async def _write(
+        self,
+        chunk_id: bytes,
+        body: AsyncIterable[bytes],
+        length: int,
+        crc32c: int,
+        accept: Callable[[], Awaitable[None]] | None,
+    ) -> None:
         reserved = self._reserve(length)
         try:
+            if accept is not None:
+                await accept()
             sink = await self.chunks.new_chunk(length, chunk_id=chunk_id)
             try:
                 got, crc = 0, 0
@@ -189,6 +215,7 @@ class NodeStore:
         if chunk_id not in self.corrupt and self.chunks.chunk_length(chunk_id) is not None:
             log.warning("chunk %s is corrupt at rest", chunk_id.hex())
             self.corrupt.add(chunk_id)
+            self.corrupt_found += 1
 
     async def delete(self, chunk_ids: Iterable[bytes]) -> None:
         ids = list(chunk_ids)

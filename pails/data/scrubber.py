@@ -51,14 +51,11 @@ class Scrubber:
                 length = self.store.chunks.chunk_length(chunk_id)
                 if length is None:  # deleted since the listing
                     continue
-                was_corrupt = chunk_id in self.store.corrupt
                 status = await self.store.verify(chunk_id)
                 self.metrics.scrubbed_chunks.inc()
                 self.metrics.scrubbed_bytes.inc(length)
                 if status == "corrupt":
                     found += 1
-                    if not was_corrupt:
-                        self.metrics.corrupt_found.inc()
                 await asyncio.sleep((length + PER_CHUNK_COST) / self.rate)
             after = page[-1][0]
         self.passes += 1

@@ -42,6 +42,7 @@ class NodeMetrics:
         self.chunks = Gauge("pails_node_chunks", "Chunks stored", registry=r)
         self.corrupt = Gauge("pails_node_corrupt_chunks", "Chunks known corrupt, awaiting repair", registry=r)
         self.garbage = Gauge("pails_node_garbage_bytes", "Bytes of deleted chunks not compacted", registry=r)
+        self._corrupt_found = 0
         self._children: dict[tuple[str, int], Counter] = {}
         self._hist: dict[str, Histogram] = {}
 
@@ -62,4 +63,6 @@ class NodeMetrics:
         self.chunks.set(usage.chunks)
         self.corrupt.set(usage.corrupt)
         self.garbage.set(usage.garbage)
+        self.corrupt_found.inc(usage.corrupt_found - self._corrupt_found)
+        self._corrupt_found = usage.corrupt_found
         return generate_latest(self.registry)

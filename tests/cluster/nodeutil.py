@@ -152,3 +152,27 @@ class NodeProcess:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def flip_chunk_byte(data_dir: Path, chunk_id: bytes, offset: int = 0) -> None:
+    """Flip (xor 0xFF) one data byte of a chunk's newest record in a node's volume files on disk,
+    as bitrot would. The node may be running: it reads through the same page cache."""
+    from pails.data import volume as vf
+
+    vol_dir = Path(data_dir) / "chunks" / "volumes"
+    best: tuple[int, Path, int] | None = None  # write time, volume, data offset
+    for vol_id in vf.iter_volume_ids(vol_dir):
+        for rec in vf.load_volume(vol_dir, vol_id, repair=False).records:
+            found = rec.kind == vf.KIND_PUT and rec.chunk_id == chunk_id and offset < rec.length
+            if found and (best is None or rec.wtime_us > best[0]):
+                best = (rec.wtime_us, vf.volume_path(vol_dir, vol_id), rec.data_off)
+    if best is None:
+        raise LookupError(f"chunk {chunk_id.hex()} not found in {vol_dir}")
+    _, path, data_off = best
+    fd = os.open(path, os.O_RDWR)
+    try:
+        byte = os.pread(fd, 1, data_off + offset)
+        os.pwrite(fd, bytes([byte[0] ^ 0xFF]), data_off + offset)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
