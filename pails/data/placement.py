@@ -139,19 +139,26 @@ class ReplicatedChunkStore:
                 yield data[start : start + READ_PIECE]
 
         metrics = self.view.metrics
-        try:
-            await self.view.client(node, write=True).put_chunk(chunk_id, pieces(), len(data), crc)
-        except NodeUnavailable as exc:
-            self.view.mark_down(node.node_id, repr(exc))
-            metrics.replica_writes.labels("unavailable").inc()
-            return False
-        except NodeFull:
-            metrics.replica_writes.labels("full").inc()
-            return False
-        except _NODE_FAILURES as exc:
-            log.info("replica write of %s to %s failed: %r", chunk_id.hex(), node.node_id, exc)
-            metrics.replica_writes.labels("error").inc()
-            return False
+        for attempt in (1, 2):
+            try:
+                await self.view.client(node, write=True).put_chunk(chunk_id, pieces(), len(data), crc)
+                break
+            except NodeUnavailable as exc:
+                if attempt == 1 and not isinstance(exc.__cause__, TimeoutError):
+                    # Likely a pooled keep-alive connection the node had closed: once more, on a
+                    # fresh connection (the bytes are in memory, so replaying costs nothing).
+                    metrics.replica_writes.labels("retried").inc()
+                    continue
+                self.view.mark_down(node.node_id, repr(exc))
+                metrics.replica_writes.labels("unavailable").inc()
+                return False
+            except NodeFull:
+                metrics.replica_writes.labels("full").inc()
+                return False
+            except _NODE_FAILURES as exc:
+                log.info("replica write of %s to %s failed: %r", chunk_id.hex(), node.node_id, exc)
+                metrics.replica_writes.labels("error").inc()
+                return False
         metrics.replica_writes.labels("ok").inc()
         return True
 
@@ -231,6 +238,13 @@ class ReplicatedChunkStore:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         if len(acked) < w:
+            log.warning(
+                "chunk %s: %d of W=%d acknowledgements (tried %s)",
+                chunk_id.hex(),
+                len(acked),
+                w,
+                ", ".join(a.node.node_id for a in attempts.values()) or "no node",
+            )
             self.view.metrics.quorum_failures.inc()
             if acked:
                 self._spawn(self._delete_on(acked, [chunk_id]))
