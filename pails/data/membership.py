@@ -47,12 +47,22 @@ class ClusterView:
         self.health: dict[str, NodeHealth] = {}
         self._clients: dict[tuple[str, str, bool], NodeClient] = {}
         self._session: aiohttp.ClientSession | None = None
+        self._write_session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._secret = (settings.cluster_secret or "").encode()
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=64, enable_cleanup_closed=True)
-        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+        # Uploads get a connection pool of their own: aiohttp can leave a pooled connection with the
+        # read timer of its previous request armed (a 5 s read), which then fires in the middle of
+        # a long upload that waits for an fsync.
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, limit_per_host=64, enable_cleanup_closed=True),
+            auto_decompress=False,
+        )
+        self._write_session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, limit_per_host=64, enable_cleanup_closed=True),
+            auto_decompress=False,
+        )
         await self.refresh()
         await self.probe_all()
         self._tasks = [
@@ -67,9 +77,10 @@ class ClusterView:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._write_session):
+            if session is not None:
+                await session.close()
+        self._session = self._write_session = None
 
     async def _every(self, seconds: float, job: object) -> None:
         while True:
@@ -102,13 +113,14 @@ class ClusterView:
         key = (node.node_id, node.address, write)
         found = self._clients.get(key)
         if found is None:
-            if self._session is None:
+            session = self._write_session if write else self._session
+            if session is None:
                 raise RuntimeError("the cluster view is not started")
             settings = self.settings
             found = self._clients[key] = NodeClient(
                 node.address,
                 self._secret,
-                self._session,
+                session,
                 connect_timeout=settings.node_connect_timeout,
                 read_timeout=settings.node_write_timeout if write else settings.node_read_timeout,
             )

@@ -149,6 +149,7 @@ class ReplicatedChunkStore:
                     # fresh connection (the bytes are in memory, so replaying costs nothing).
                     metrics.replica_writes.labels("retried").inc()
                     continue
+                log.info("replica write of %s to %s failed: %r (%r)", chunk_id.hex(), node.node_id, exc, exc.__cause__)
                 self.view.mark_down(node.node_id, repr(exc))
                 metrics.replica_writes.labels("unavailable").inc()
                 return False

@@ -95,7 +95,7 @@ class Repairer:
             yield data
 
         try:
-            await self.view.client(target).put_chunk(chunk_id, pieces(), len(data), crc32c(data))
+            await self.view.client(target, write=True).put_chunk(chunk_id, pieces(), len(data), crc32c(data))
         except _NODE_FAILURES as exc:
             log.info("copy of %s to %s failed: %r", chunk_id.hex(), target.node_id, exc)
             return False
