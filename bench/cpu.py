@@ -62,8 +62,9 @@ class CpuSampler:
 
     def _loop(self) -> None:
         while True:
-            self.times.append(time.time())
-            self.values.append(tree_cpu(self.pid))
+            now, value = time.time(), tree_cpu(self.pid)
+            self.values.append(value)  # first: a reader bisecting `times` always finds its value
+            self.times.append(now)
             if self._stop.wait(self.interval):
                 return
 

@@ -1,4 +1,5 @@
-"""Start and stop the servers under test: Pails, moto (Python) and rclone serve s3 (Go).
+"""Start and stop the servers under test: Pails (one server, or a dev cluster), moto (Python) and
+rclone serve s3 (Go).
 
 Each server is a subprocess we own, on a free 127.0.0.1 port, with its data in a
 temporary directory; it is stopped by PID (and its descendants by PID) at the end.
@@ -22,7 +23,7 @@ from pathlib import Path
 ACCESS_KEY = "benchaccesskey"
 SECRET_KEY = "benchsecretkey0123456789"
 BIN = Path(sys.executable).parent
-SERVERS = ("pails", "moto", "rclone", "sink")
+SERVERS = ("pails", "cluster", "moto", "rclone", "sink")
 
 
 @dataclass
@@ -67,6 +68,9 @@ def _command(name: str, port: int, data: Path) -> tuple[list[str], str]:
     addr = f"127.0.0.1:{port}"
     if name == "pails":
         return [_tool("pails"), "server", "--data", str(data), "--address", addr], "/health/ready"
+    if name == "cluster":  # a gateway and three storage nodes, R=3, W=2 (pails dev-cluster)
+        argv = [_tool("pails"), "dev-cluster", "--nodes", "3", "--replicas", "3", "--data", str(data)]
+        return [*argv, "--address", addr], "/health/ready"
     if name == "moto":
         return [_tool("moto_server"), "-H", "127.0.0.1", "-p", str(port)], "/"
     if name == "rclone":
@@ -107,7 +111,7 @@ def start(name: str, timeout: float = 30.0) -> Server:
             tail = server.log_tail()
             stop(server)
             raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
-        if _ready(server.endpoint + ready_path, need_200=name == "pails"):
+        if _ready(server.endpoint + ready_path, need_200=name in ("pails", "cluster")):
             return server
         time.sleep(0.2)
     tail = server.log_tail()

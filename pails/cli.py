@@ -83,6 +83,49 @@ def _check_metadata_url(url: str) -> None:
         raise typer.BadParameter(str(exc), param_hint="--metadata") from None
 
 
+@app.command()
+def node(
+    data: Annotated[Path, typer.Option("--data", help="Data directory of this node's chunks.")],
+    address: Annotated[
+        str, typer.Option("--address", help="HOST:PORT to listen on (port 0: any free port).")
+    ] = "127.0.0.1:9100",
+    capacity: Annotated[
+        int | None,
+        typer.Option(
+            "--capacity", help="Bytes this node may use (default: the file system's free space).", min=1
+        ),
+    ] = None,
+    scrub_rate: Annotated[
+        float, typer.Option("--scrub-rate", help="Bytes per second the scrubber verifies at most.", min=1)
+    ] = 32 * 1024 * 1024,
+    scrub_interval: Annotated[
+        float, typer.Option("--scrub-interval", help="Seconds between scrubber passes.", min=0)
+    ] = 3600.0,
+    log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning, error.")] = "info",
+) -> None:
+    """Run a storage node serving the chunk protocol; PAILS_CLUSTER_SECRET must be set."""
+    from pails.data.cluster_auth import AuthError, secret_from_env
+    from pails.data.node import NodeSettings, run
+
+    try:
+        secret_from_env()
+    except AuthError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise typer.BadParameter("expected HOST:PORT", param_hint="--address")
+    settings = NodeSettings(
+        data_dir=data,
+        host=host.strip("[]") or "127.0.0.1",
+        port=int(port),
+        capacity=capacity,
+        scrub_rate=scrub_rate,
+        scrub_interval=scrub_interval,
+    )
+    run(settings, log_level)
+
+
 admin = typer.Typer(help="Administration.", no_args_is_help=True)
 app.add_typer(admin, name="admin")
 register_iam_commands(admin)
@@ -122,6 +165,15 @@ def version() -> None:
     from pails import __version__
 
     typer.echo(__version__)
+
+
+def _register_cluster_commands() -> None:
+    from pails.cli_cluster import register
+
+    register(app, admin)
+
+
+_register_cluster_commands()
 
 
 def main() -> None:

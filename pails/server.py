@@ -18,6 +18,7 @@ from aiohttp import web
 from pails.api.app import S3Application, Services
 from pails.api.transport import S3Server
 from pails.config import Settings
+from pails.data.engine import ChunkStore
 from pails.data.local import LocalChunkStore
 from pails.iam import serverkey
 from pails.iam.credentials import Credential, load_or_create_root
@@ -26,6 +27,7 @@ from pails.iam.identities import IdentityService
 from pails.iam.sts import StsService
 from pails.meta.factory import create_metadata_store, default_metadata_url, describe
 from pails.meta.iam_store import identity_store_for
+from pails.meta.store import MetadataStore
 from pails.obs.metrics import Metrics
 from pails.service.access import AccessService
 from pails.service.buckets import BucketService
@@ -78,7 +80,46 @@ async def serve(
         upload_retention_seconds=settings.upload_retention_seconds,
         owner=worker if workers > 1 else None,
     )
-    keys = serverkey.ServerKeys.from_master(serverkey.load_or_create(data_dir, settings.server_key))
+    services = await build_services(settings, root, meta, chunks, gc, metrics)
+    peers: Peers | None = None
+    if workers > 1 and run_dir is not None:
+        peers = services.peers = Peers(run_dir, worker, workers)
+        await peers.start(gc, services.access.cache.forget)
+        services.access.cache.on_invalidate = peers.forget_bucket
+    runner = await start_http(services, settings, reuse_port=workers > 1)
+    services.ready = True
+    log.info("Pails S3 endpoint on http://%s (data in %s)", settings.address, data_dir.resolve())
+    print(f"Pails is serving S3 on http://{settings.address} (data: {data_dir.resolve()})", flush=True)
+
+    stop = stop_event()
+    gc_task = asyncio.create_task(gc.run_forever(settings.gc_interval_seconds))
+    try:
+        await stop.wait()
+    finally:
+        services.ready = False
+        gc_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await gc_task
+        await runner.cleanup()
+        if peers is not None:
+            await peers.stop()
+        await services.access.close()
+        await chunks.close()
+        await meta.close()
+        log.info("Pails stopped")
+
+
+async def build_services(
+    settings: Settings,
+    root: Credential,
+    meta: MetadataStore,
+    chunks: ChunkStore,
+    gc: GarbageCollector,
+    metrics: Metrics,
+) -> Services:
+    """The S3, IAM and STS services over a metadata store and a chunk store (the server's and the
+    gateway's). Starts the bucket-access cache (close it with services.access.close())."""
+    keys = serverkey.ServerKeys.from_master(serverkey.load_or_create(settings.data_dir, settings.server_key))
     credentials = CredentialStore(root, identity_store_for(meta), keys, ttl=settings.iam_cache_ttl_seconds)
     await credentials.refresh_accounts(force=True)
     access = AccessService(
@@ -89,7 +130,7 @@ async def serve(
         registry=metrics.registry,
     )
     await access.start()
-    services = Services(
+    return Services(
         settings=settings,
         credentials=credentials,
         iam=IdentityService(credentials),
@@ -104,45 +145,31 @@ async def serve(
         metadata_ping=getattr(meta, "ping", None),  # PostgreSQL; an SQLite file is always there
         access=access,
     )
-    peers: Peers | None = None
-    if workers > 1 and run_dir is not None:
-        peers = services.peers = Peers(run_dir, worker, workers)
-        await peers.start(gc, access.cache.forget)
-        access.cache.on_invalidate = peers.forget_bucket
+
+
+async def start_http(services: Services, settings: Settings, *, reuse_port: bool = False) -> web.ServerRunner:
+    """Listen on settings.address and serve S3 with `services`; cleanup() the runner to stop."""
     app = S3Application(services)
     server = S3Server(app.handle, max_field_size=8190, max_line_size=16384, access_log=None)
     runner = web.ServerRunner(server, handle_signals=False)
     await runner.setup()
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if workers > 1:
+    if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((settings.host, settings.port))
     site = web.SockSite(runner, sock, backlog=1024)
     await site.start()
-    services.ready = True
-    log.info("Pails S3 endpoint on http://%s (data in %s)", settings.address, data_dir.resolve())
-    print(f"Pails is serving S3 on http://{settings.address} (data: {data_dir.resolve()})", flush=True)
+    return runner
 
+
+def stop_event() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    gc_task = asyncio.create_task(gc.run_forever(settings.gc_interval_seconds))
-    try:
-        await stop.wait()
-    finally:
-        services.ready = False
-        gc_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await gc_task
-        await runner.cleanup()
-        if peers is not None:
-            await peers.stop()
-        await access.close()
-        await chunks.close()
-        await meta.close()
-        log.info("Pails stopped")
+    return stop
 
 
 def _install_uvloop() -> None:

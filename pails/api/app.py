@@ -8,6 +8,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -48,6 +49,9 @@ from pails.service.multipart import MultipartService
 from pails.service.objects import ObjectService
 from pails.service.peers import Peers
 from pails.service.tagging import TaggingService
+
+if TYPE_CHECKING:
+    from pails.gateway import ClusterRuntime
 
 log = logging.getLogger("pails.api")
 
@@ -110,6 +114,8 @@ class Services:
     """The other workers (pails server --workers N > 1), for admin operations on the whole store."""
     metadata_ping: Callable[[], Awaitable[None]] | None = None
     """Raises MetadataUnavailableError when the metadata database does not answer (/health/ready)."""
+    cluster: ClusterRuntime | None = None
+    """The cluster of a `pails gateway` (membership, health, background jobs); None on a server."""
 
 
 _REQUEST_ID_PREFIX = secrets.token_hex(4).upper()
@@ -224,7 +230,7 @@ class S3Application:
             )
             if identity is None or not identity.is_admin:
                 raise S3Error("AccessDenied")
-            return await admin.handle(self.services, request, raw_path, identity)
+            return await admin.handle(self.services, request, raw_path, raw_query, identity)
         except S3Error as error:
             return error_response(error, request_id, raw_path, request.method == "HEAD")
         except MetadataUnavailableError:

@@ -72,8 +72,12 @@ def load_store(directory: Path) -> StoreState:
         for r in lv.records:
             if r.kind == vf.KIND_PUT:
                 # A tombstone kills every copy of (chunk id, write time); a duplicate left by an
-                # interrupted compaction is garbage.
-                if (r.chunk_id, r.wtime_us) not in tombs and r.chunk_id not in state.index:
+                # interrupted compaction (same write time) is garbage. With given ids (a storage
+                # node) a repair writes the id again: the newer write time wins.
+                if (r.chunk_id, r.wtime_us) in tombs:
+                    continue
+                cur = state.index.get(r.chunk_id)
+                if cur is None or r.wtime_us > cur.wtime_us:
                     state.index[r.chunk_id] = loc_of(lv.vol_id, r)
             elif r.aux in loaded:  # still needed while the volume it names exists
                 hosts = state.tomb_refs.setdefault(r.aux, {})
@@ -128,7 +132,14 @@ async def _compact_one(store: LocalChunkStore, old: Volume) -> int:
         retire = vf.retire_record(old.id, vf.now_us())
         try:
             offsets = await asyncio.to_thread(
-                _copy_records, old.fd, target.fd, keep, base, retire, store.dir, target.id
+                _copy_records,
+                old.fd,
+                target.fd,
+                keep,
+                base,
+                retire,
+                None if store.given_ids else store.dir,  # given ids locate nothing: no moves log
+                target.id,
             )
         except OSError as exc:
             await asyncio.to_thread(_truncate_quietly, target.fd, base)
@@ -186,7 +197,7 @@ def _truncate_quietly(fd: int, size: int) -> None:
 
 
 def _copy_records(
-    src: int, dst: int, records: list[Record], base: int, retire: bytes, directory: Path, dst_id: int
+    src: int, dst: int, records: list[Record], base: int, retire: bytes, directory: Path | None, dst_id: int
 ) -> list[int]:
     """(thread) Copy records back to back from `base`, make them durable, log the moves of the put
     records (for other workers reading by the location in the chunk id), then append and sync the
@@ -212,7 +223,11 @@ def _copy_records(
             vf.pwrite_all(dst, piece, d + done)
             done += len(piece)
     os.fdatasync(dst)
-    append_moves(directory, [(r.chunk_id, dst_id, off) for r, off in zip(records, offsets, strict=True) if r.kind == vf.KIND_PUT])
+    if directory is not None:
+        append_moves(
+            directory,
+            [(r.chunk_id, dst_id, off) for r, off in zip(records, offsets, strict=True) if r.kind == vf.KIND_PUT],
+        )
     vf.pwrite_all(dst, retire, pos)
     os.fdatasync(dst)
     return offsets

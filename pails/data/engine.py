@@ -30,6 +30,13 @@ class StoreStats:
     disk_bytes: int
 
 
+@dataclass(frozen=True, slots=True)
+class ChunkInfo:
+    length: int
+    wtime: float  # unix seconds
+    crc32c: int  # of the whole chunk
+
+
 class ChunkSink(Protocol):
     """Receives the bytes of one chunk. Not durable until ChunkStore.sync()."""
 

@@ -23,8 +23,18 @@ from collections.abc import AsyncGenerator, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pails.checksums import crc_combine
 from pails.data import volume as vf
-from pails.data.engine import SyncBarrier, ChunkCorrupt, ChunkMissing, ChunkSink, ChunkStore, StoreFull, StoreStats
+from pails.data.engine import (
+    ChunkCorrupt,
+    ChunkInfo,
+    ChunkMissing,
+    ChunkSink,
+    ChunkStore,
+    StoreFull,
+    StoreStats,
+    SyncBarrier,
+)
 from pails.data.volume import Loc, Volume
 from pails.limits import CHECKSUM_BLOCK, CHUNK_SIZE, READ_PIECE, SMALL_CHUNK_MAX, VOLUME_MAX_BYTES
 from pails.meta.models import ChunkRef
@@ -67,6 +77,8 @@ def decode_moves(data: bytes) -> dict[bytes, tuple[int, int]]:
             break
         moves[chunk_id] = (vol_id, off)
     return moves
+
+
 INLINE_READ_MAX = 64 * 1024
 """The first block of a chunk up to this size is read together with the crc table (one pread)."""
 
@@ -172,8 +184,9 @@ def _settle(fut: asyncio.Future[None], err: BaseException | None) -> None:
 class _SmallSink:
     """Buffers a small chunk in memory; finish() appends the whole record to the active volume."""
 
-    def __init__(self, store: LocalChunkStore) -> None:
+    def __init__(self, store: LocalChunkStore, chunk_id: bytes | None) -> None:
         self._store = store
+        self._chunk_id = chunk_id
         self._buf = bytearray()
         self._done = False
 
@@ -193,13 +206,15 @@ class _SmallSink:
         self._buf = bytearray()
         ids: list[bytes] = []
 
+        given = self._chunk_id
+
         def build(vol_id: int, off: int) -> bytes:
-            ids.append(make_chunk_id(store.worker, vol_id, off))
+            ids.append(given if given is not None else make_chunk_id(store.worker, vol_id, off))
             return vf.put_record(ids[-1], wtime, buf)
 
         vol, off, rlen = await store._append(build)
         chunk_id = ids[-1]
-        store._add_live(chunk_id, Loc(vol.id, off, off + rlen - size, size, wtime))
+        await store._put_live(chunk_id, Loc(vol.id, off, off + rlen - size, size, wtime))
         return ChunkRef(chunk_id, size)
 
     async def abort(self) -> None:
@@ -210,9 +225,10 @@ class _SmallSink:
 class _StreamSink:
     """Streams a chunk into a leased volume: data first, then header and crc table at the record start."""
 
-    def __init__(self, store: LocalChunkStore, vol: Volume) -> None:
+    def __init__(self, store: LocalChunkStore, vol: Volume, chunk_id: bytes | None) -> None:
         self._store = store
         self._vol = vol
+        self._chunk_id = chunk_id
         self._start = vol.size
         self._data_off = self._start + vf.HEADER_SIZE + 4 * vf.STREAM_SLOTS
         self._buf = bytearray()
@@ -266,7 +282,8 @@ class _StreamSink:
         if self._buf:
             block, self._buf = self._buf, bytearray()
             await self._flush(block)
-        chunk_id, wtime = make_chunk_id(self._store.worker, self._vol.id, self._start), vf.now_us()
+        chunk_id = self._chunk_id or make_chunk_id(self._store.worker, self._vol.id, self._start)
+        wtime = vf.now_us()
         head = vf.stream_head(chunk_id, wtime, self._written, self._crcs)
         try:
             await asyncio.to_thread(vf.pwrite_all, self._vol.fd, head, self._start)
@@ -278,7 +295,8 @@ class _StreamSink:
         vol = self._vol
         vol.write_gen += 1
         vol.size = self._data_off + self._written
-        self._store._add_live(chunk_id, Loc(vol.id, self._start, self._data_off, self._written, wtime))
+        self._done = True
+        await self._store._put_live(chunk_id, Loc(vol.id, self._start, self._data_off, self._written, wtime))
         await self._release(truncate=False)
         return ChunkRef(chunk_id, self._written)
 
@@ -302,11 +320,26 @@ class _StreamSink:
 class LocalChunkStore:
     """ChunkStore over volume files in ROOT/volumes. See pails/data/volume.py for the format."""
 
-    def __init__(self, root: Path, *, volume_max_bytes: int = VOLUME_MAX_BYTES, worker: int = 0) -> None:
-        """root: the chunks directory shared by all workers; worker k owns worker_root(root, k)."""
+    def __init__(
+        self,
+        root: Path,
+        *,
+        volume_max_bytes: int = VOLUME_MAX_BYTES,
+        worker: int = 0,
+        given_ids: bool = False,
+    ) -> None:
+        """root: the chunks directory shared by all workers; worker k owns worker_root(root, k).
+
+        given_ids: the caller names every chunk (`new_chunk(chunk_id=...)`, a storage node whose
+        gateway chooses random ids); ids locate nothing, so there are no foreign reads, and writing
+        an id that exists replaces its record (decision 0015).
+        """
         if not 0 <= worker <= 255:
             raise ValueError("worker must be in 0..255")
+        if given_ids and worker != 0:
+            raise ValueError("a store with given chunk ids has a single worker")
         self.worker = worker
+        self.given_ids = given_ids
         self.chunks_root = Path(root)
         self.root = worker_root(self.chunks_root, worker)
         self.dir = self.root / "volumes"
@@ -386,10 +419,15 @@ class LocalChunkStore:
 
     # Writing ---------------------------------------------------------------------------------------
 
-    async def new_chunk(self, size_hint: int | None = None) -> ChunkSink:
+    async def new_chunk(self, size_hint: int | None = None, *, chunk_id: bytes | None = None) -> ChunkSink:
+        """chunk_id: only with given_ids (and then required): the 16-byte id to store the chunk under."""
+        if self.given_ids != (chunk_id is not None):
+            raise ValueError("chunk_id is required with given_ids and refused otherwise")
+        if chunk_id is not None and len(chunk_id) != 16:
+            raise ValueError("a chunk id is 16 bytes")
         if size_hint is not None and size_hint <= SMALL_CHUNK_MAX:
-            return _SmallSink(self)
-        return _StreamSink(self, await self._lease())
+            return _SmallSink(self, chunk_id)
+        return _StreamSink(self, await self._lease(), chunk_id)
 
     async def _append(self, build: bytes | Callable[[int, int], bytes]) -> tuple[Volume, int, int]:
         """Append a whole record (or several) to the shared active volume; return (volume, offset,
@@ -472,9 +510,28 @@ class LocalChunkStore:
         vf.write_idx(self.dir, vol.id, lv.size, lv.records)
         vol.indexed_to = lv.size
 
-    def _add_live(self, chunk_id: bytes, loc: Loc) -> None:
+    def _add_live(self, chunk_id: bytes, loc: Loc) -> Loc | None:
+        """Index a new record; return the record of the same id it replaces (given ids only)."""
+        old = self._index.get(chunk_id)
         self._index[chunk_id] = loc
         self._volumes[loc.vol].live += loc.record_size
+        if old is not None:
+            self._volumes[old.vol].live -= old.record_size
+        return old
+
+    async def _put_live(self, chunk_id: bytes, loc: Loc) -> None:
+        """Index a finished record. A replaced record (a repair of the same id) gets a tombstone so
+        that a later delete cannot bring it back; until that tombstone is durable, the newer write
+        time wins on open (compactor.load_store)."""
+        old = self._add_live(chunk_id, loc)
+        if old is None:
+            return
+        try:
+            host, _, _ = await self._append(vf.tombstone_record(chunk_id, old.wtime_us, old.vol))
+        except (StoreFull, OSError) as exc:  # the new record still wins on open (newer write time)
+            log.warning("the tombstone of a replaced chunk was not written: %s", exc)
+            return
+        self._add_tombstones(host, [old.vol])
 
     def _add_tombstones(self, host: Volume, named: Iterable[int]) -> None:
         for vol_id in named:
@@ -536,7 +593,7 @@ class LocalChunkStore:
         loc = self._index.get(chunk_id)
         if loc is not None:
             vol = self._volumes[loc.vol]
-        elif len(chunk_id) == 16 and chunk_id[0] != self.worker:
+        elif len(chunk_id) == 16 and chunk_id[0] != self.worker and not self.given_ids:
             vol, loc = self._locate_foreign(chunk_id)
         else:
             raise ChunkMissing(chunk_id.hex())
@@ -589,6 +646,43 @@ class LocalChunkStore:
             else:
                 vol.unpin()
 
+    async def info(self, chunk_id: bytes) -> ChunkInfo:
+        """Length, write time and whole-chunk CRC32C of a chunk, from its record's crc table (the
+        block CRCs combined; no data is read). Raises ChunkMissing."""
+        loc = self._index.get(chunk_id)
+        if loc is None:
+            raise ChunkMissing(chunk_id.hex())
+        vol = self._volumes[loc.vol]
+        if _in_page_cache(vol.fd, loc.table_off, loc.table_off + 4 * vf.nblocks_for(loc.length)):
+            return ChunkInfo(loc.length, loc.wtime_us / 1e6, _whole_crc(vol.fd, loc, chunk_id))
+        vol.pin()
+        try:
+            crc = await asyncio.to_thread(_whole_crc, vol.fd, loc, chunk_id)
+        finally:
+            vol.unpin()
+        return ChunkInfo(loc.length, loc.wtime_us / 1e6, crc)
+
+    async def verify(self, chunk_id: bytes) -> bool:
+        """Re-read a whole chunk at rest and check every block against its CRC32C (in a thread).
+        Raises ChunkMissing."""
+        loc = self._index.get(chunk_id)
+        if loc is None:
+            raise ChunkMissing(chunk_id.hex())
+        vol = self._volumes[loc.vol]
+        vol.pin()
+        try:
+            return await asyncio.to_thread(_verify_loc, vol.fd, loc)
+        finally:
+            vol.unpin()
+
+    def chunk_length(self, chunk_id: bytes) -> int | None:
+        loc = self._index.get(chunk_id)
+        return None if loc is None else loc.length
+
+    def write_time(self, chunk_id: bytes) -> float | None:
+        loc = self._index.get(chunk_id)
+        return None if loc is None else loc.wtime_us / 1e6
+
     # Reading another worker's chunks (decision 0007) -------------------------------------------------
 
     def _locate_foreign(self, chunk_id: bytes) -> tuple[Volume, Loc]:
@@ -608,7 +702,9 @@ class LocalChunkStore:
             vol_id, off = moved
         raise ChunkMissing(chunk_id.hex())
 
-    def _foreign_record(self, worker: int, vol_id: int, off: int, chunk_id: bytes) -> tuple[Volume, Loc] | None:
+    def _foreign_record(
+        self, worker: int, vol_id: int, off: int, chunk_id: bytes
+    ) -> tuple[Volume, Loc] | None:
         key = (worker, vol_id)
         vol = self._foreign.get(key)
         if vol is not None and os.fstat(vol.fd).st_nlink == 0:  # compacted away since we opened it
@@ -799,6 +895,36 @@ def _read_first(fd: int, loc: Loc, first: int, last: int, chunk_id: bytes) -> tu
     if vf.crc32c(block) != crcs[0]:
         raise ChunkCorrupt(f"chunk {chunk_id.hex()}: block {first} fails its CRC32C")
     return crcs, block
+
+
+def _block_crcs(fd: int, loc: Loc, chunk_id: bytes) -> tuple[int, ...]:
+    n = vf.nblocks_for(loc.length)
+    table = vf.pread_exact(fd, 4 * n, loc.table_off)
+    if len(table) != 4 * n:
+        raise ChunkCorrupt(f"chunk {chunk_id.hex()}: record cut short")
+    return struct.unpack(f"<{n}I", table)
+
+
+def _whole_crc(fd: int, loc: Loc, chunk_id: bytes) -> int:
+    """(thread) The CRC32C of a whole chunk, combined from its block CRCs."""
+    crcs = _block_crcs(fd, loc, chunk_id)
+    if not crcs:
+        return 0
+    crc = crcs[0]
+    for k in range(1, len(crcs)):
+        crc = crc_combine(crc, crcs[k], min(CHECKSUM_BLOCK, loc.length - k * CHECKSUM_BLOCK), "CRC32C")
+    return crc
+
+
+def _verify_loc(fd: int, loc: Loc) -> bool:
+    """(thread) True if every block of the record matches its CRC32C."""
+    try:
+        crcs = _block_crcs(fd, loc, b"")
+        for k, want in enumerate(crcs):
+            _read_block(fd, loc, k, want, b"")
+    except ChunkCorrupt:
+        return False
+    return True
 
 
 def _read_block(fd: int, loc: Loc, k: int, want: int, chunk_id: bytes) -> bytes:

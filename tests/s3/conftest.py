@@ -2,7 +2,7 @@
 
 By default a `pails server` subprocess is started once per session and metadata backend on a free
 port with a temporary data dir. PAILS_TEST_BACKENDS (e.g. "sqlite", "postgres", "sqlite,postgres")
-picks the metadata backends; by default both when PostgreSQL is reachable at PAILS_TEST_POSTGRES_URL
+picks the metadata backends ("cluster": a `pails dev-cluster` with SQLite metadata); by default both when PostgreSQL is reachable at PAILS_TEST_POSTGRES_URL
 (default postgresql://postgres@127.0.0.1:5432/postgres), else SQLite only (with CI set: both, so an
 unreachable PostgreSQL fails). Each PostgreSQL server gets a fresh database, dropped afterwards. Set PAILS_TEST_ENDPOINT (+ PAILS_TEST_ACCESS_KEY / PAILS_TEST_SECRET_KEY / PAILS_TEST_REGION)
 to run against an already-running server instead (tests needing the process are then skipped). When
@@ -43,6 +43,8 @@ ROOT = Path(__file__).resolve().parents[2]
 EXTERNAL = os.environ.get("PAILS_TEST_ENDPOINT")
 NO_AUTH = os.environ.get("PAILS_TEST_NO_AUTH") == "1"
 READY_TIMEOUT = 20.0
+CLUSTER_FLAG = "--test-dev-cluster"
+"""PAILS_TEST_BACKENDS=cluster (chosen explicitly only): `pails dev-cluster` (3 nodes, R=3) instead of a server."""
 WORKERS = os.environ.get("PAILS_TEST_WORKERS", "").strip()
 """Passed as `pails server --workers` when set (e.g. 2): the suite then runs against worker processes."""
 
@@ -74,12 +76,21 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "needs_process: needs the local server process / data dir (skipped for external endpoints)"
     )
     config.addinivalue_line(
+        "markers",
+        "single_node: asserts on one server process's disk use, memory or store stats "
+        "(skipped with PAILS_TEST_BACKENDS=cluster, where five processes share the work)",
+    )
+    config.addinivalue_line(
         "markers", "auth: verifies signatures/credentials (skipped with PAILS_TEST_NO_AUTH=1, e.g. moto)"
     )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_cluster = callspec is not None and callspec.params.get("metadata_backend") == "cluster"
+        if on_cluster and "single_node" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason="single-node internals (disk, RSS, store stats)"))
         if EXTERNAL and "needs_process" in item.keywords:
             item.add_marker(
                 pytest.mark.skip(reason="needs the local server process (PAILS_TEST_ENDPOINT set)")
@@ -157,7 +168,10 @@ class ServerInfo:
         for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
             env.pop(var, None)
         cmd = [sys.executable, "-m", "pails", "server", "--data", str(self.data_dir)]
-        cmd += ["--address", f"{self.host}:{self.port}", *self.args]
+        if CLUSTER_FLAG in self.args:  # PAILS_TEST_BACKENDS=cluster: a gateway over three nodes
+            cmd = [sys.executable, "-m", "pails", "dev-cluster", "--nodes", "3", "--replicas", "3"]
+            cmd += ["--data", str(self.data_dir)]
+        cmd += ["--address", f"{self.host}:{self.port}", *(a for a in self.args if a != CLUSTER_FLAG)]
         if WORKERS and "--workers" not in self.args:
             cmd += ["--workers", WORKERS]
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
@@ -237,6 +251,8 @@ def metadata_backend(request: pytest.FixtureRequest) -> str:
 
 def _metadata_args(backend: str, databases: list[str]) -> list[str]:
     """`pails server` flags for the backend; a PostgreSQL database is created (and noted for dropping)."""
+    if backend == "cluster":
+        return [CLUSTER_FLAG]
     if backend != "postgres":
         return []
     require_postgres()

@@ -179,6 +179,7 @@ def test_whole_object_part_copy_and_multipart_copy_of_itself(s3, bucket):
     assert got["Body"].read() == data + data and got["Metadata"] == {"rewritten": "yes"}
 
 
+@pytest.mark.single_node
 @pytest.mark.needs_process
 @pytest.mark.timeout(180)
 def test_copy_shares_chunks_and_survives_gc(start_server):

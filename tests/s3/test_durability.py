@@ -74,6 +74,7 @@ class SlowUploader(threading.Thread):
             self.error = e
 
 
+@pytest.mark.single_node
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_kill9_during_large_upload(start_server):
@@ -195,6 +196,7 @@ class RssSampler(threading.Thread):
         return self.peak
 
 
+@pytest.mark.single_node
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_memory_bound_2gib_object(start_server):
@@ -267,6 +269,7 @@ def admin_gc(server, creds=None):
     return raw.request("POST", "/_pails/admin/gc", body=b"")
 
 
+@pytest.mark.single_node
 @pytest.mark.timeout(180)
 def test_gc_reclaims_space_after_overwrite_and_delete(start_server):
     srv = start_server()
@@ -318,6 +321,7 @@ def test_gc_requires_root(start_server):
     assert parse_error(bad.body)["Code"] == "SignatureDoesNotMatch"
 
 
+@pytest.mark.single_node
 @pytest.mark.timeout(180)
 def test_gc_compacts_many_small_objects(start_server):
     """Small objects may share volume files: freeing them needs real compaction, not just unlinking."""

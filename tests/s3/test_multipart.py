@@ -416,6 +416,7 @@ def test_aws_cli_cp_multipart(server, bucket, tmp_path):
     assert back.read_bytes() == data
 
 
+@pytest.mark.single_node
 @pytest.mark.needs_process
 @pytest.mark.timeout(180)
 def test_abort_and_unused_parts_are_freed(start_server):
@@ -488,6 +489,7 @@ def test_one_gib_completion_reads_no_data(start_server):
     assert elapsed < 1.0
 
 
+@pytest.mark.single_node
 @pytest.mark.needs_process
 @pytest.mark.slow
 @pytest.mark.timeout(900)

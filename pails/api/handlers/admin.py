@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from pails.api.handlers import admin_accounts
+from pails.api.handlers import admin_accounts, cluster_admin
 from pails.errors import S3Error
 from pails.iam.credentials import Identity
 from pails.service.peers import summed
@@ -18,10 +18,12 @@ PREFIX = "/_pails/"
 
 
 async def handle(
-    services: Services, request: web.BaseRequest, raw_path: str, identity: Identity
+    services: Services, request: web.BaseRequest, raw_path: str, raw_query: str, identity: Identity
 ) -> web.StreamResponse:
     if raw_path.startswith(admin_accounts.PATH):
         return await admin_accounts.handle(services, request, raw_path, identity)
+    if raw_path.startswith(cluster_admin.PREFIX):
+        return await cluster_admin.handle(services, request, raw_path, raw_query)
     if raw_path == "/_pails/admin/gc" and request.method == "POST":
         report = await services.gc.run_once(sweep_orphans=True, immediate=True)
         if services.peers is not None:  # every worker frees its own chunks

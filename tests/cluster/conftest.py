@@ -1,0 +1,46 @@
+"""Fixtures of the cluster fault tests: real `pails node` and `pails gateway` processes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from clusterutil import Cluster
+
+
+@pytest.fixture
+def make_cluster(tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
+    """Start nodes, one gateway (SQLite metadata) and register the nodes; everything is stopped
+    afterwards, even when the test fails (stopped processes get SIGCONT first)."""
+    made: list[Cluster] = []
+
+    def make(
+        nodes: int = 3,
+        replicas: int = 3,
+        write_quorum: int = 2,
+        settings: dict[str, str] | None = None,
+        metadata_url: str | None = None,
+        gateways: int = 1,
+        node_args: list[str] | None = None,
+    ) -> Cluster:
+        cluster = Cluster(
+            base=tmp_path,
+            metadata_url=metadata_url or f"sqlite://{tmp_path / 'meta.db'}",
+            replicas=replicas,
+            write_quorum=write_quorum,
+            settings=settings or {},
+        )
+        made.append(cluster)
+        for _ in range(nodes):
+            cluster.add_node_process(node_args)
+        for _ in range(gateways):
+            cluster.add_gateway()
+        cluster.register_nodes()
+        for k in range(gateways):
+            cluster.wait_nodes(nodes, gateway=k, ring_version=nodes)
+        return cluster
+
+    yield make
+    for cluster in made:
+        cluster.stop()
