@@ -125,3 +125,74 @@ def test_one_gateway_runs_the_background_jobs_and_another_takes_over(two: Cluste
     while not two.status(other)["background_lease"]["held"]:
         assert time.monotonic() < deadline, "the surviving gateway never took the lease"
         time.sleep(0.2)
+
+
+def test_policy_change_through_one_gateway_is_enforced_by_the_other(
+    make_cluster: MakeCluster, pg_url: str
+) -> None:
+    """Issue 4's shared cache between two `pails gateway` processes: bucket policies cached in
+    Redis and invalidated by pub/sub, so the other gateway enforces a change within a second."""
+    import json
+    import time
+    import urllib.error
+    import urllib.request
+    import uuid
+
+    import redis
+
+    shared = "redis://127.0.0.1:6379/0"
+    try:
+        redis.Redis.from_url(shared, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis at {shared} is required in CI: {exc}")
+        pytest.skip(f"Redis at {shared} is not reachable: {exc}")
+    prefix = "pails-test-" + uuid.uuid4().hex[:12]
+    cluster = make_cluster(
+        metadata_url=pg_url, gateways=2, settings={"PAILS_CACHE_URL": f"{shared}?prefix={prefix}"}
+    )
+
+    def status(url: str) -> int:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as err:
+            return int(err.code)
+
+    def seconds_until(url: str, expected: int, within: float = 1.0) -> float:
+        start = time.monotonic()
+        while (got := status(url)) != expected:
+            if time.monotonic() - start > within:
+                pytest.fail(f"{url} still answers {got} after {within}s (expected {expected})")
+            time.sleep(0.02)
+        return time.monotonic() - start
+
+    try:
+        a = cluster.s3(0)
+        bucket = "gwcache-" + uuid.uuid4().hex[:8]
+        a.create_bucket(Bucket=bucket)
+        a.put_object(Bucket=bucket, Key="k", Body=b"v")
+        on_b = f"{cluster.endpoint(1)}/{bucket}/k"
+        for _ in range(3):  # gateway B caches the bucket as private
+            assert status(on_b) == 403
+        public_read = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "s3:GetObject",
+                    "Resource": f"arn:aws:s3:::{bucket}/*",
+                }
+            ],
+        }
+        a.put_bucket_policy(Bucket=bucket, Policy=json.dumps(public_read))
+        assert seconds_until(on_b, 200) <= 1.0
+        with urllib.request.urlopen(on_b, timeout=5) as resp:
+            assert resp.read() == b"v"  # the bytes come from the shared nodes
+        a.delete_bucket_policy(Bucket=bucket)
+        assert seconds_until(on_b, 403) <= 1.0
+    finally:
+        client = redis.Redis.from_url(shared)
+        for key in client.scan_iter(match=f"{prefix}:*"):
+            client.delete(key)
