@@ -161,7 +161,8 @@ class S3Application:
             response = await HANDLERS[api](ctx)
             response.headers["x-amz-request-id"] = request_id
             response.headers["x-amz-id-2"] = request_id
-            self.services.metrics.bytes_in.inc(ctx.bytes_in)
+            if ctx.bytes_in:
+                self.services.metrics.bytes_in.inc(ctx.bytes_in)
         except S3Error as error:
             response = error_response(error, request_id, resource, request.method == "HEAD")
         except (ConnectionResetError, web.HTTPException):

@@ -43,6 +43,7 @@ from pails.meta.models import (
 )
 from pails.meta.rows import BUCKET_COLS, OBJECT_COLS, bucket_of, object_of
 from pails.meta.rules import check_write_condition, version_for_write
+from pails.meta.sqlite_lock import WriterLock
 from pails.meta.sqlite_multipart import (
     SqliteMultipart,
     drop_bucket_uploads,
@@ -304,6 +305,7 @@ class _Writer:
             target=self._run, name=f"pails-sqlite-writer:{path.name}", daemon=True
         )
         self.commits = 0
+        self._writer_lock: WriterLock | None = None
 
     def start(self) -> concurrent.futures.Future[None]:
         self._thread.start()
@@ -351,6 +353,7 @@ class _Writer:
                 self._closed = True
             self._ready.set_exception(exc)
             return
+        self._writer_lock = WriterLock(self._path)
         self._ready.set_result(None)
         try:
             stopping = False
@@ -388,12 +391,22 @@ class _Writer:
                     leftovers.append(item)
             self._deliver([(job, None, RuntimeError("the metadata store is closed")) for job in leftovers])
             conn.close()
+            if self._writer_lock is not None:
+                self._writer_lock.close()
 
     def _transaction(self, conn: sqlite3.Connection, jobs: list[_Job]) -> list[_Job]:
         """Run jobs in one transaction and settle them; return the jobs left for another one.
 
         Jobs are left over only when the database aborted the transaction under us.
         """
+        assert self._writer_lock is not None
+        self._writer_lock.acquire()  # other workers' writers: see pails.meta.sqlite_lock
+        try:
+            return self._locked_transaction(conn, jobs)
+        finally:
+            self._writer_lock.release()
+
+    def _locked_transaction(self, conn: sqlite3.Connection, jobs: list[_Job]) -> list[_Job]:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
