@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import queue
 import sqlite3
 import threading
@@ -272,6 +273,8 @@ class _Job:
     op: Callable[[sqlite3.Connection], object]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[object]
+    prepare: Callable[[], None] | None = None
+    """Blocking; runs in the writer thread before the transaction (e.g. the chunks' fsync)."""
 
 
 _Outcome = tuple[asyncio.Future[object], object, BaseException | None]
@@ -306,18 +309,21 @@ class _Writer:
         )
         self.commits = 0
         self._writer_lock: WriterLock | None = None
+        self._wal_fd: int | None = None
 
     def start(self) -> concurrent.futures.Future[None]:
         self._thread.start()
         return self._ready
 
-    def submit(self, op: Callable[[sqlite3.Connection], object]) -> asyncio.Future[object]:
+    def submit(
+        self, op: Callable[[sqlite3.Connection], object], prepare: Callable[[], None] | None = None
+    ) -> asyncio.Future[object]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[object] = loop.create_future()
         with self._lock:
             if self._closed:
                 raise RuntimeError("the metadata store is closed")
-            self._queue.put(_Job(op, loop, future))
+            self._queue.put(_Job(op, loop, future, prepare))
         return future
 
     def stop(self) -> None:
@@ -336,7 +342,9 @@ class _Writer:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise RuntimeError(f"{self._path}: SQLite refused WAL mode (got {mode!r})")
-            conn.execute("PRAGMA synchronous = FULL")  # the WAL is fsynced at every commit
+            # The writer fdatasyncs the WAL itself after each commit, outside the cross-process
+            # writer lock (see _transaction); NORMAL keeps SQLite's own ordering of checkpoints.
+            conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             migrate_sqlite(conn)
@@ -393,25 +401,66 @@ class _Writer:
             conn.close()
             if self._writer_lock is not None:
                 self._writer_lock.close()
+            if self._wal_fd is not None:
+                os.close(self._wal_fd)
 
     def _transaction(self, conn: sqlite3.Connection, jobs: list[_Job]) -> list[_Job]:
         """Run jobs in one transaction and settle them; return the jobs left for another one.
 
         Jobs are left over only when the database aborted the transaction under us.
+
+        Order: each job's prepare step (the chunks' fsync) before the transaction; the transaction
+        under the cross-process writer lock (pails.meta.sqlite_lock), held only while SQLite runs
+        the statements and appends the WAL frames; then, the lock released, one fdatasync of the
+        WAL, which makes this commit durable together with whatever other workers committed
+        meanwhile (they fsync the same file, in parallel rather than in turn); only then are the
+        callers answered. A commit is visible to readers slightly before it is durable, never
+        before the chunks it names are.
         """
+        ready: list[_Job] = []
+        for job in jobs:
+            if job.prepare is None:
+                ready.append(job)
+                continue
+            prepare, job.prepare = job.prepare, None  # once, even if the job is retried
+            try:
+                prepare()
+            except Exception as exc:
+                self._deliver([(job, None, exc)])
+            else:
+                ready.append(job)
+        if not ready:
+            return []
         assert self._writer_lock is not None
-        self._writer_lock.acquire()  # other workers' writers: see pails.meta.sqlite_lock
+        self._writer_lock.acquire()
         try:
-            return self._locked_transaction(conn, jobs)
+            done, left = self._locked_transaction(conn, ready)
         finally:
             self._writer_lock.release()
+        if done:
+            try:
+                self._sync_wal()
+            except OSError as exc:
+                self._deliver([(job, None, exc) for job, _, _ in done])
+                return left
+            self.commits += 1
+            self._deliver(done)
+        return left
 
-    def _locked_transaction(self, conn: sqlite3.Connection, jobs: list[_Job]) -> list[_Job]:
+    def _sync_wal(self) -> None:
+        if self._wal_fd is None:
+            self._wal_fd = os.open(f"{self._path}-wal", os.O_RDONLY | os.O_CLOEXEC)
+        os.fdatasync(self._wal_fd)
+
+    def _locked_transaction(
+        self, conn: sqlite3.Connection, jobs: list[_Job]
+    ) -> tuple[list[tuple[_Job, object, BaseException | None]], list[_Job]]:
+        """(results of a committed transaction, still to be delivered; jobs left for another one)."""
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             self._deliver([(job, None, exc) for job in jobs])
-            return []
+            return [], []
         done: list[tuple[_Job, object, BaseException | None]] = []
         for index, job in enumerate(jobs):
             conn.execute("SAVEPOINT op")
@@ -421,7 +470,7 @@ class _Writer:
                 if not self._rollback_to_savepoint(conn):
                     lost = _TransactionLost(f"the transaction was rolled back: {exc!r}")
                     self._deliver([(j, None, lost) for j, _, _ in done] + [(job, None, exc)])
-                    return jobs[index + 1 :]
+                    return [], jobs[index + 1 :]
                 done.append((job, None, exc))
             else:
                 conn.execute("RELEASE op")
@@ -435,10 +484,8 @@ class _Writer:
                 except sqlite3.Error:
                     pass
             self._deliver([(job, None, exc) for job, _, _ in done])
-            return []
-        self.commits += 1
-        self._deliver(done)
-        return []
+            return [], []
+        return done, []
 
     @staticmethod
     def _rollback_to_savepoint(conn: sqlite3.Connection) -> bool:
@@ -525,10 +572,10 @@ class SqliteMetadataStore(SqliteMultipart):
             raise RuntimeError("the metadata store is not open")
         return self._reader
 
-    async def _write(self, op: WriteOp[T]) -> T:
+    async def _write(self, op: WriteOp[T], prepare: Callable[[], None] | None = None) -> T:
         if self._writer is None:
             raise RuntimeError("the metadata store is not open")
-        return cast(T, await self._writer.submit(op))
+        return cast(T, await self._writer.submit(op, prepare))
 
     # buckets
 
@@ -583,13 +630,11 @@ class SqliteMetadataStore(SqliteMultipart):
         shared: SharedChunks | None = None,
     ) -> ObjectVersion:
         def op(conn: sqlite3.Connection) -> ObjectVersion:
-            if before_commit is not None:
-                before_commit()  # inside the batch, so before its COMMIT
             if shared is not None:
                 take_shares(conn, shared)
             return _write_object_row(conn, obj, keep_renamed=shared is None, condition=condition)
 
-        return await self._write(op)
+        return await self._write(op, before_commit)  # before the transaction, so before its COMMIT
 
     async def get_object(
         self, bucket_id: int, key: str, version_id: str | None = None
