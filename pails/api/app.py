@@ -172,7 +172,7 @@ class S3Application:
             response = error_response(
                 S3Error("InternalError"), request_id, resource, request.method == "HEAD"
             )
-        if CONTINUE_SENT not in request and "Expect" in request.headers:
+        if "Expect" in request.headers and CONTINUE_SENT not in request:
             # The client waits for "100 Continue" and never sends the body after a final answer:
             # the connection cannot be reused (its next bytes would be read as this body).
             response.force_close()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import os
 import queue
 import sqlite3
 import threading
@@ -309,7 +308,6 @@ class _Writer:
         )
         self.commits = 0
         self._writer_lock: WriterLock | None = None
-        self._wal_fd: int | None = None
 
     def start(self) -> concurrent.futures.Future[None]:
         self._thread.start()
@@ -342,9 +340,7 @@ class _Writer:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise RuntimeError(f"{self._path}: SQLite refused WAL mode (got {mode!r})")
-            # The writer fdatasyncs the WAL itself after each commit, outside the cross-process
-            # writer lock (see _transaction); NORMAL keeps SQLite's own ordering of checkpoints.
-            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA synchronous = FULL")  # the WAL is fsynced at every commit
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             migrate_sqlite(conn)
@@ -401,21 +397,15 @@ class _Writer:
             conn.close()
             if self._writer_lock is not None:
                 self._writer_lock.close()
-            if self._wal_fd is not None:
-                os.close(self._wal_fd)
 
     def _transaction(self, conn: sqlite3.Connection, jobs: list[_Job]) -> list[_Job]:
         """Run jobs in one transaction and settle them; return the jobs left for another one.
 
         Jobs are left over only when the database aborted the transaction under us.
 
-        Order: each job's prepare step (the chunks' fsync) before the transaction; the transaction
-        under the cross-process writer lock (pails.meta.sqlite_lock), held only while SQLite runs
-        the statements and appends the WAL frames; then, the lock released, one fdatasync of the
-        WAL, which makes this commit durable together with whatever other workers committed
-        meanwhile (they fsync the same file, in parallel rather than in turn); only then are the
-        callers answered. A commit is visible to readers slightly before it is durable, never
-        before the chunks it names are.
+        Each job's prepare step (the chunks' fsync) runs before the transaction, so that the
+        cross-process writer lock (pails.meta.sqlite_lock) is held only for the statements and
+        the commit's own WAL fsync.
         """
         ready: list[_Job] = []
         for job in jobs:
@@ -438,19 +428,9 @@ class _Writer:
         finally:
             self._writer_lock.release()
         if done:
-            try:
-                self._sync_wal()
-            except OSError as exc:
-                self._deliver([(job, None, exc) for job, _, _ in done])
-                return left
             self.commits += 1
             self._deliver(done)
         return left
-
-    def _sync_wal(self) -> None:
-        if self._wal_fd is None:
-            self._wal_fd = os.open(f"{self._path}-wal", os.O_RDONLY | os.O_CLOEXEC)
-        os.fdatasync(self._wal_fd)
 
     def _locked_transaction(
         self, conn: sqlite3.Connection, jobs: list[_Job]
