@@ -58,7 +58,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--servers", default="pails,moto,rclone")
     ap.add_argument("--keep-data", action="store_true", help="keep the servers' temp dirs")
     ap.add_argument(
-        "--pails-workers", type=int, default=None, help="pails server --workers N (default: the server's default)"
+        "--pails-workers",
+        type=int,
+        default=None,
+        help="pails server --workers N (default: the server's default)",
     )
     add_common_args(ap)
     args = ap.parse_args(argv)
