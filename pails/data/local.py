@@ -68,6 +68,7 @@ def decode_moves(data: bytes) -> dict[bytes, tuple[int, int]]:
         moves[chunk_id] = (vol_id, off)
     return moves
 INLINE_READ_MAX = 64 * 1024
+_FOREIGN_LOCS_MAX = 100_000
 """The first block of a chunk up to this size is read together with the crc table (one pread)."""
 
 
@@ -312,6 +313,9 @@ class LocalChunkStore:
         self.dir = self.root / "volumes"
         # other workers' volumes, opened read-only on demand; their moves logs (size, moves)
         self._foreign: dict[tuple[int, int], Volume] = {}
+        # Records of other workers' chunks already found at (worker, volume, offset): a volume is
+        # append-only and its id never reused, so the record stays valid while the file is linked.
+        self._foreign_locs: dict[bytes, tuple[tuple[int, int, int], Loc]] = {}
         self._lock_fd = -1  # an exclusive flock on volumes/LOCK while open: one writer per directory
         self._moves: dict[int, tuple[int, dict[bytes, tuple[int, int]]]] = {}
         self.volume_max_bytes = volume_max_bytes
@@ -626,10 +630,18 @@ class LocalChunkStore:
                 return None
             vol = self._foreign[key] = Volume(vol_id, fd, 0)
             vol.state = vf.SEALED
+        else:
+            known = self._foreign_locs.get(chunk_id)
+            if known is not None and known[0] == (worker, vol_id, off):
+                return vol, known[1]
         rec = vf.unpack_header(vf.pread_exact(vol.fd, vf.HEADER_SIZE, off), off)
         if rec is None or rec.kind != vf.KIND_PUT or rec.chunk_id != chunk_id:
             return None
-        return vol, vf.loc_of(vol_id, rec)
+        loc = vf.loc_of(vol_id, rec)
+        if len(self._foreign_locs) >= _FOREIGN_LOCS_MAX:
+            self._foreign_locs.clear()
+        self._foreign_locs[chunk_id] = ((worker, vol_id, off), loc)
+        return vol, loc
 
     def _drop_foreign(self, key: tuple[int, int]) -> None:
         vol = self._foreign.pop(key)
