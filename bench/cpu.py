@@ -62,8 +62,11 @@ class CpuSampler:
 
     def _loop(self) -> None:
         while True:
-            self.times.append(time.time())
-            self.values.append(tree_cpu(self.pid))
+            now = time.time()
+            value = tree_cpu(self.pid)
+            # values first: a reader bisects times and then indexes values (another thread)
+            self.values.append(value)
+            self.times.append(now)
             if self._stop.wait(self.interval):
                 return
 
