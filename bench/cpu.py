@@ -62,8 +62,10 @@ class CpuSampler:
 
     def _loop(self) -> None:
         while True:
-            now, value = time.time(), tree_cpu(self.pid)
-            self.values.append(value)  # first: a reader bisecting `times` always finds its value
+            now = time.time()
+            value = tree_cpu(self.pid)
+            # values first: a reader bisects times and then indexes values (another thread)
+            self.values.append(value)
             self.times.append(now)
             if self._stop.wait(self.interval):
                 return

@@ -63,11 +63,11 @@ def _tool(name: str) -> str:
     return found
 
 
-def _command(name: str, port: int, data: Path) -> tuple[list[str], str]:
-    """(argv, readiness path) for a server."""
+def _command(name: str, port: int, data: Path, extra: tuple[str, ...] = ()) -> tuple[list[str], str]:
+    """(argv, readiness path) for a server; ``extra`` arguments go to Pails only."""
     addr = f"127.0.0.1:{port}"
     if name == "pails":
-        return [_tool("pails"), "server", "--data", str(data), "--address", addr], "/health/ready"
+        return [_tool("pails"), "server", "--data", str(data), "--address", addr, *extra], "/health/ready"
     if name == "cluster":  # a gateway and three storage nodes, R=3, W=2 (pails dev-cluster)
         argv = [_tool("pails"), "dev-cluster", "--nodes", "3", "--replicas", "3", "--data", str(data)]
         return [*argv, "--address", addr], "/health/ready"
@@ -91,12 +91,12 @@ def _ready(url: str, need_200: bool) -> bool:
         return False
 
 
-def start(name: str, timeout: float = 30.0) -> Server:
+def start(name: str, timeout: float = 30.0, pails_args: tuple[str, ...] = ()) -> Server:
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
     data = workdir / "data"
     data.mkdir()
     port = free_port()
-    argv, ready_path = _command(name, port, data)
+    argv, ready_path = _command(name, port, data, pails_args)
     env = dict(os.environ, PAILS_ROOT_ACCESS_KEY=ACCESS_KEY, PAILS_ROOT_SECRET_KEY=SECRET_KEY)
     root = str(Path(__file__).resolve().parent.parent)  # so `python -m bench.sink` imports
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)

@@ -1,6 +1,6 @@
 """Benchmark Pails and its peers side by side in one run.
 
-    python -m bench.run [--servers pails,moto,rclone] [--duration 5] [--quick]
+    python -m bench.run [--servers pails,moto,rclone] [--duration 5] [--quick] [--pails-workers N]
 
 Starts each server in turn on a free 127.0.0.1 port, runs the same load-generator phases
 against it (client CPU and server CPU sampled), stops it, then prints one table with
@@ -57,6 +57,12 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.run", description="Pails vs moto vs rclone, one run")
     ap.add_argument("--servers", default="pails,moto,rclone")
     ap.add_argument("--keep-data", action="store_true", help="keep the servers' temp dirs")
+    ap.add_argument(
+        "--pails-workers",
+        type=int,
+        default=None,
+        help="pails server --workers N (default: the server's default)",
+    )
     add_common_args(ap)
     args = ap.parse_args(argv)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -66,7 +72,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in [s.strip() for s in args.servers.split(",") if s.strip()]:
         print(f"=== {name} (load average {os.getloadavg()[0]:.2f})", flush=True)
         try:
-            server = peers.start(name)
+            pails_args = () if args.pails_workers is None else ("--workers", str(args.pails_workers))
+            server = peers.start(name, pails_args=pails_args)
         except (RuntimeError, FileNotFoundError, ValueError) as exc:
             failures[name] = str(exc)
             print(f"  could not start {name}: {exc}", flush=True)

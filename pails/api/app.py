@@ -184,7 +184,8 @@ class S3Application:
             response = await HANDLERS[api](ctx)
             response.headers["x-amz-request-id"] = request_id
             response.headers["x-amz-id-2"] = request_id
-            self.services.metrics.bytes_in.inc(ctx.bytes_in)
+            if ctx.bytes_in:
+                self.services.metrics.bytes_in.inc(ctx.bytes_in)
         except S3Error as error:
             if ctx is not None and error.code == "NoSuchKey":
                 error = await hide_missing_key(ctx, error)
@@ -201,7 +202,7 @@ class S3Application:
             response = error_response(
                 S3Error("InternalError"), request_id, resource, request.method == "HEAD"
             )
-        if CONTINUE_SENT not in request and "Expect" in request.headers:
+        if "Expect" in request.headers and CONTINUE_SENT not in request:
             # The client waits for "100 Continue" and never sends the body after a final answer:
             # the connection cannot be reused (its next bytes would be read as this body).
             response.force_close()

@@ -27,7 +27,10 @@ from pails.iam.sigv4 import (
 
 
 def lower_headers(request: web.BaseRequest) -> dict[str, str]:
-    headers: dict[str, str] = {}
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    if len(headers) == len(request.headers):  # no repeated header (the usual case)
+        return headers
+    headers = {}
     for name, value in request.headers.items():
         lname = name.lower()
         if lname in headers:

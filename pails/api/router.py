@@ -147,7 +147,17 @@ def _bucket_operation(method: str, query: Container[str]) -> str:
     raise S3Error("MethodNotAllowed")
 
 
+_PLAIN_OBJECT_OPERATIONS = {
+    "GET": "GetObject",
+    "HEAD": "HeadObject",
+    "PUT": "PutObject",
+    "DELETE": "DeleteObject",
+}
+
+
 def _object_operation(method: str, query: Container[str]) -> str:
+    if not query and method in _PLAIN_OBJECT_OPERATIONS:  # the common case, without the scans below
+        return _PLAIN_OBJECT_OPERATIONS[method]
     if "attributes" in query:
         if method == "GET":
             return "GetObjectAttributes"

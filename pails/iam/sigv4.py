@@ -158,8 +158,12 @@ def format_amz_date(when: datetime) -> str:
     return when.astimezone(UTC).strftime(AMZ_DATE_FORMAT)
 
 
+@lru_cache(maxsize=256)
 def parse_amz_date(value: str) -> datetime | None:
-    """``20130524T000000Z`` -> an aware UTC datetime; None if malformed."""
+    """``20130524T000000Z`` -> an aware UTC datetime; None if malformed.
+
+    Cached: requests signed within the same second carry the same value.
+    """
     if len(value) != 16 or not _AMZ_DATE_RE.fullmatch(value):
         return None
     try:
@@ -347,8 +351,31 @@ def _parse_signed_headers(value: str) -> tuple[str, ...]:
     return tuple(h.strip().lower() for h in value.split(";") if h.strip())
 
 
+# The shape every SDK sends; the Credential and SignedHeaders parts repeat from request to request.
+_USUAL_HEADER_RE = re.compile(
+    r"AWS4-HMAC-SHA256 (Credential=[^,\s]+,\s?SignedHeaders=[^,\s]+),\s?Signature=([0-9a-fA-F]+)"
+)
+
+
+@lru_cache(maxsize=1024)
+def _usual_claims(credential_and_headers: str) -> tuple[str, str, str, str, tuple[str, ...]] | None:
+    """(access key, scope date, region, service, signed headers) of a well-formed header, else
+    None (the general parser then finds the exact error)."""
+    credential, _, signed = credential_and_headers.partition(",")
+    parts = _split_credential(credential.removeprefix("Credential="))
+    signed_headers = _parse_signed_headers(signed.strip().removeprefix("SignedHeaders="))
+    if parts is None or parts[4] != TERMINATOR or not signed_headers:
+        return None
+    return parts[0], parts[1], parts[2], parts[3], signed_headers
+
+
 def _parse_header_auth(req: SignedRequest) -> AuthInfo:
     header = req.headers["authorization"]
+    usual = _USUAL_HEADER_RE.fullmatch(header)
+    claims = _usual_claims(usual.group(1)) if usual is not None else None
+    if claims is not None and usual is not None:
+        access_key, scope_date, region, service, signed_headers = claims
+        return _header_auth_info(req, access_key, scope_date, region, service, signed_headers, usual.group(2))
     algorithm, _, rest = header.strip().partition(" ")
     if algorithm != ALGORITHM:
         if algorithm == SIGV4A_ALGORITHM:
@@ -383,7 +410,19 @@ def _parse_header_auth(req: SignedRequest) -> AuthInfo:
     signed_headers = _parse_signed_headers(signed)
     if not signed_headers:
         raise _malformed('the authorization component "SignedHeaders" is malformed.')
+    return _header_auth_info(req, access_key, scope_date, region, service, signed_headers, signature)
 
+
+def _header_auth_info(
+    req: SignedRequest,
+    access_key: str,
+    scope_date: str,
+    region: str,
+    service: str,
+    signed_headers: tuple[str, ...],
+    signature: str,
+) -> AuthInfo:
+    """The rest of a header-signed request's claims: its time and its payload mode."""
     amz_date_header = req.headers.get("x-amz-date")
     when: datetime | None = None
     amz_date = ""

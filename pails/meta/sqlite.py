@@ -44,6 +44,7 @@ from pails.meta.models import (
 )
 from pails.meta.rows import BUCKET_COLS, OBJECT_COLS, bucket_of, object_of
 from pails.meta.rules import check_write_condition, version_for_write
+from pails.meta.sqlite_lock import WriterLock
 from pails.meta.sqlite_multipart import (
     SqliteMultipart,
     drop_bucket_uploads,
@@ -273,6 +274,8 @@ class _Job:
     op: Callable[[sqlite3.Connection], object]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[object]
+    prepare: Callable[[], None] | None = None
+    """Blocking; runs in the writer thread before the transaction (e.g. the chunks' fsync)."""
 
 
 _Outcome = tuple[asyncio.Future[object], object, BaseException | None]
@@ -306,18 +309,21 @@ class _Writer:
             target=self._run, name=f"pails-sqlite-writer:{path.name}", daemon=True
         )
         self.commits = 0
+        self._writer_lock: WriterLock | None = None
 
     def start(self) -> concurrent.futures.Future[None]:
         self._thread.start()
         return self._ready
 
-    def submit(self, op: Callable[[sqlite3.Connection], object]) -> asyncio.Future[object]:
+    def submit(
+        self, op: Callable[[sqlite3.Connection], object], prepare: Callable[[], None] | None = None
+    ) -> asyncio.Future[object]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[object] = loop.create_future()
         with self._lock:
             if self._closed:
                 raise RuntimeError("the metadata store is closed")
-            self._queue.put(_Job(op, loop, future))
+            self._queue.put(_Job(op, loop, future, prepare))
         return future
 
     def stop(self) -> None:
@@ -353,6 +359,7 @@ class _Writer:
                 self._closed = True
             self._ready.set_exception(exc)
             return
+        self._writer_lock = WriterLock(self._path)
         self._ready.set_result(None)
         try:
             stopping = False
@@ -390,17 +397,52 @@ class _Writer:
                     leftovers.append(item)
             self._deliver([(job, None, RuntimeError("the metadata store is closed")) for job in leftovers])
             conn.close()
+            if self._writer_lock is not None:
+                self._writer_lock.close()
 
     def _transaction(self, conn: sqlite3.Connection, jobs: list[_Job]) -> list[_Job]:
         """Run jobs in one transaction and settle them; return the jobs left for another one.
 
         Jobs are left over only when the database aborted the transaction under us.
+
+        Each job's prepare step (the chunks' fsync) runs before the transaction, so that the
+        cross-process writer lock (pails.meta.sqlite_lock) is held only for the statements and
+        the commit's own WAL fsync.
         """
+        ready: list[_Job] = []
+        for job in jobs:
+            if job.prepare is None:
+                ready.append(job)
+                continue
+            prepare, job.prepare = job.prepare, None  # once, even if the job is retried
+            try:
+                prepare()
+            except Exception as exc:
+                self._deliver([(job, None, exc)])
+            else:
+                ready.append(job)
+        if not ready:
+            return []
+        assert self._writer_lock is not None
+        self._writer_lock.acquire()
+        try:
+            done, left = self._locked_transaction(conn, ready)
+        finally:
+            self._writer_lock.release()
+        if done:
+            self.commits += 1
+            self._deliver(done)
+        return left
+
+    def _locked_transaction(
+        self, conn: sqlite3.Connection, jobs: list[_Job]
+    ) -> tuple[list[tuple[_Job, object, BaseException | None]], list[_Job]]:
+        """(results of a committed transaction, still to be delivered; jobs left for another one)."""
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             self._deliver([(job, None, exc) for job in jobs])
-            return []
+            return [], []
         done: list[tuple[_Job, object, BaseException | None]] = []
         for index, job in enumerate(jobs):
             conn.execute("SAVEPOINT op")
@@ -410,7 +452,7 @@ class _Writer:
                 if not self._rollback_to_savepoint(conn):
                     lost = _TransactionLost(f"the transaction was rolled back: {exc!r}")
                     self._deliver([(j, None, lost) for j, _, _ in done] + [(job, None, exc)])
-                    return jobs[index + 1 :]
+                    return [], jobs[index + 1 :]
                 done.append((job, None, exc))
             else:
                 conn.execute("RELEASE op")
@@ -424,10 +466,8 @@ class _Writer:
                 except sqlite3.Error:
                     pass
             self._deliver([(job, None, exc) for job, _, _ in done])
-            return []
-        self.commits += 1
-        self._deliver(done)
-        return []
+            return [], []
+        return done, []
 
     @staticmethod
     def _rollback_to_savepoint(conn: sqlite3.Connection) -> bool:
@@ -514,10 +554,10 @@ class SqliteMetadataStore(SqliteMultipart, SqliteAccess):
             raise RuntimeError("the metadata store is not open")
         return self._reader
 
-    async def _write(self, op: WriteOp[T]) -> T:
+    async def _write(self, op: WriteOp[T], prepare: Callable[[], None] | None = None) -> T:
         if self._writer is None:
             raise RuntimeError("the metadata store is not open")
-        return cast(T, await self._writer.submit(op))
+        return cast(T, await self._writer.submit(op, prepare))
 
     # buckets
 
@@ -572,13 +612,11 @@ class SqliteMetadataStore(SqliteMultipart, SqliteAccess):
         shared: SharedChunks | None = None,
     ) -> ObjectVersion:
         def op(conn: sqlite3.Connection) -> ObjectVersion:
-            if before_commit is not None:
-                before_commit()  # inside the batch, so before its COMMIT
             if shared is not None:
                 take_shares(conn, shared)
             return _write_object_row(conn, obj, keep_renamed=shared is None, condition=condition)
 
-        return await self._write(op)
+        return await self._write(op, before_commit)  # before the transaction, so before its COMMIT
 
     async def get_object(
         self, bucket_id: int, key: str, version_id: str | None = None

@@ -142,7 +142,9 @@ class SqliteMultipart:
 
         def _read(self) -> sqlite3.Connection: ...
 
-        async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T: ...
+        async def _write(
+            self, op: Callable[[sqlite3.Connection], T], prepare: Callable[[], None] | None = None
+        ) -> T: ...
 
         @staticmethod
         def _write_object_row(
@@ -201,8 +203,6 @@ class SqliteMultipart:
         where = (part.bucket_id, part.upload_id)
 
         def op(conn: sqlite3.Connection) -> None:
-            if before_commit is not None:
-                before_commit()
             state = conn.execute(_SQL_UPLOAD_STATE, where).fetchone()
             if state is None or state[0] != "uploading":
                 raise NoSuchUploadError(part.upload_id)
@@ -213,7 +213,7 @@ class SqliteMultipart:
                 release_chunks(conn, _chunk_ids(old[0]))
             conn.execute(_SQL_PART_REPLACE, values)
 
-        await self._write(op)
+        await self._write(op, before_commit)  # before the transaction, so before its COMMIT
 
     async def list_parts(self, bucket_id: int, upload_id: str, *, after: int, limit: int) -> list[Part]:
         if limit <= 0:

@@ -90,14 +90,15 @@ def _check_conditions(request: web.BaseRequest, obj: ObjectVersion) -> None:
         obj.last_modified
     ) > since:
         raise S3Error("PreconditionFailed", extra={"Condition": "If-Unmodified-Since"})
-    not_modified_headers = {"ETag": etag, "Last-Modified": http_date(obj.last_modified)}
     if if_none_match is not None:
         if _etag_matches(if_none_match, etag):
-            raise S3Error("NotModified", headers=not_modified_headers)
+            raise S3Error(
+                "NotModified", headers={"ETag": etag, "Last-Modified": http_date(obj.last_modified)}
+            )
     elif (since := _http_time(request.headers.get("If-Modified-Since"))) is not None and int(
         obj.last_modified
     ) <= since:
-        raise S3Error("NotModified", headers=not_modified_headers)
+        raise S3Error("NotModified", headers={"ETag": etag, "Last-Modified": http_date(obj.last_modified)})
 
 
 def _etag_matches(header: str, etag: str) -> bool:
@@ -139,9 +140,10 @@ def _object_headers(ctx: RequestContext, obj: ObjectVersion, *, whole: bool = Tr
             headers[header_name(algorithm)] = value
         if obj.checksums:
             headers["x-amz-checksum-type"] = checksum_type_of(obj)
-    for param, header in _RESPONSE_OVERRIDES.items():
-        if param in ctx.query:
-            headers[header] = ctx.query[param]
+    if ctx.query:
+        for param, header in _RESPONSE_OVERRIDES.items():
+            if param in ctx.query:
+                headers[header] = ctx.query[param]
     return headers
 
 
