@@ -84,8 +84,9 @@ async def serve(
     peers: Peers | None = None
     if workers > 1 and run_dir is not None:
         peers = services.peers = Peers(run_dir, worker, workers)
-        await peers.start(gc, services.access.cache.forget)
+        await peers.start(gc, services.access.cache.forget, services.credentials.invalidate)
         services.access.cache.on_invalidate = peers.forget_bucket
+        services.credentials.on_invalidate = peers.forget_credentials
     runner = await start_http(services, settings, reuse_port=workers > 1)
     services.ready = True
     log.info("Pails S3 endpoint on http://%s (data in %s)", settings.address, data_dir.resolve())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from pails.iam.credentials import Credential, Identity, IdentityKind
@@ -58,6 +59,8 @@ class CredentialStore:
         self._accounts: dict[str, Account] = {}
         self._by_canonical: dict[str, Account] = {}
         self._accounts_loaded = -1.0
+        self.on_invalidate: Callable[[], Awaitable[None]] | None = None
+        """Also tells these (the other workers of a --workers group; gateways rely on the TTL)."""
 
     # -- cache --------------------------------------------------------------------------------
 
@@ -66,6 +69,13 @@ class CredentialStore:
         self._keys.clear()
         self._tokens.clear()
         self._accounts_loaded = -1.0
+
+    async def changed(self) -> None:
+        """An IAM change was committed through this process: forget cached lookups here and in the
+        other workers of a --workers group before answering, so a revoked key stops at once."""
+        self.invalidate()
+        if self.on_invalidate is not None:
+            await self.on_invalidate()
 
     async def refresh_accounts(self, force: bool = False) -> None:
         now = time.monotonic()

@@ -90,8 +90,8 @@ class IdentityService:
     def _arn(self, caller: Caller, kind: str, name: str, path: str = "/") -> str:
         return f"arn:aws:iam::{caller.account}:{kind}{path}{name}"
 
-    def _changed(self) -> None:
-        self.directory.invalidate()
+    async def _changed(self) -> None:
+        await self.directory.changed()
 
     # -- accounts (admin only) ----------------------------------------------------------------
 
@@ -108,7 +108,7 @@ class IdentityService:
             await self.store.create_account(account)
         except EntityAlreadyExistsError:
             raise IamError("EntityAlreadyExists", f"An account named {name} already exists.") from None
-        self._changed()
+        await self._changed()
         await self.directory.refresh_accounts(force=True)
         return account, await self._new_key(account.account_id, None, None)
 
@@ -173,7 +173,7 @@ class IdentityService:
                 "DeleteConflict",
                 "Cannot delete entity, must delete access keys, policies and group memberships first.",
             ) from None
-        self._changed()
+        await self._changed()
 
     # -- access keys --------------------------------------------------------------------------
 
@@ -226,7 +226,7 @@ class IdentityService:
         found = await self.store.set_access_key_status(
             caller.account, user.user_id if user else None, access_key_id or "", status
         )
-        self._changed()
+        await self._changed()
         if not found:
             raise IamError("NoSuchEntity", f"The Access Key with id {access_key_id} cannot be found.")
 
@@ -237,7 +237,7 @@ class IdentityService:
         found = await self.store.delete_access_key(
             caller.account, user.user_id if user else None, access_key_id or ""
         )
-        self._changed()
+        await self._changed()
         if not found:
             raise IamError("NoSuchEntity", f"The Access Key with id {access_key_id} cannot be found.")
 
@@ -272,7 +272,7 @@ class IdentityService:
         owner_id, _ = await self._owner(caller, kind, action, name)
         policy_name = _check_name(policy_name, "policyName")
         await self.store.put_policy(owner_id, policy_name, parse_identity_policy(document))
-        self._changed()
+        await self._changed()
 
     async def get_policy(
         self, caller: Caller, kind: str, name: str | None, policy_name: str | None
@@ -291,7 +291,7 @@ class IdentityService:
         policy_name = _check_name(policy_name, "policyName")
         if not await self.store.delete_policy(owner_id, policy_name):
             raise IamError("NoSuchEntity", f"The {kind} policy with name {policy_name} cannot be found.")
-        self._changed()
+        await self._changed()
 
     async def list_policies(self, caller: Caller, kind: str, name: str | None) -> list[str]:
         owner_id, _ = await self._owner(caller, kind, f"iam:List{kind.capitalize()}Policies", name)
@@ -338,7 +338,7 @@ class IdentityService:
         group = await self._group(caller, "iam:AddUserToGroup", group_name)
         user = await self._user(caller, _check_name(user_name))
         await self.store.add_member(group.group_id, user.user_id)
-        self._changed()
+        await self._changed()
 
     async def remove_user_from_group(
         self, caller: Caller, group_name: str | None, user_name: str | None
@@ -347,7 +347,7 @@ class IdentityService:
         user = await self._user(caller, _check_name(user_name))
         if not await self.store.remove_member(group.group_id, user.user_id):
             raise IamError("NoSuchEntity", f"User {user.name} is not in group {group.name}.")
-        self._changed()
+        await self._changed()
 
     async def delete_group(self, caller: Caller, name: str | None) -> None:
         group = await self._group(caller, "iam:DeleteGroup", name)
@@ -359,7 +359,7 @@ class IdentityService:
             raise IamError(
                 "DeleteConflict", "Cannot delete entity, must remove users and policies from group first."
             ) from None
-        self._changed()
+        await self._changed()
 
     # -- roles --------------------------------------------------------------------------------
 
@@ -444,4 +444,4 @@ class IdentityService:
             raise no_such_entity("role", name) from None
         except DeleteConflictError:
             raise IamError("DeleteConflict", "Cannot delete entity, must delete policies first.") from None
-        self._changed()
+        await self._changed()

@@ -30,8 +30,14 @@ class Peers:
     def socket_path(self, k: int) -> Path:
         return self.run_dir / f"w{k}.sock"
 
-    async def start(self, gc: GarbageCollector, forget_bucket: Callable[[str], None] | None = None) -> None:
-        """forget_bucket: drop a bucket from this worker's authorization cache (POST /forget)."""
+    async def start(
+        self,
+        gc: GarbageCollector,
+        forget_bucket: Callable[[str], None] | None = None,
+        forget_credentials: Callable[[], None] | None = None,
+    ) -> None:
+        """forget_bucket: drop a bucket from this worker's authorization cache (POST /forget);
+        forget_credentials: drop this worker's cached IAM lookups (POST /forget-credentials)."""
 
         async def run_gc(request: web.Request) -> web.Response:
             return web.json_response(await gc.run_once(sweep_orphans=True, immediate=True))
@@ -44,8 +50,14 @@ class Peers:
                 forget_bucket(request.query.get("bucket", ""))
             return web.json_response({})
 
+        async def forget_iam(request: web.Request) -> web.Response:
+            if forget_credentials is not None:
+                forget_credentials()
+            return web.json_response({})
+
         app = web.Application()
         app.router.add_post("/forget", forget)
+        app.router.add_post("/forget-credentials", forget_iam)
         app.router.add_post("/gc", run_gc)
         app.router.add_get("/stats", stats)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -73,6 +85,13 @@ class Peers:
         others = [k for k in range(self.workers) if k != self.worker]
         path = "/forget?" + urlencode({"bucket": name})
         await asyncio.gather(*(self._call(k, "POST", path) for k in others), return_exceptions=True)
+
+    async def forget_credentials(self) -> None:
+        """Tell the other workers that users, keys, groups, roles or policies changed."""
+        others = [k for k in range(self.workers) if k != self.worker]
+        await asyncio.gather(
+            *(self._call(k, "POST", "/forget-credentials") for k in others), return_exceptions=True
+        )
 
     async def gather(self, method: str, path: str) -> list[dict[str, Any]]:
         """The answers of every other worker."""
