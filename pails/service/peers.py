@@ -80,23 +80,24 @@ class Peers:
             body: dict[str, Any] = await resp.json()
             return body
 
+    def _others(self) -> list[int]:
+        return [k for k in range(self.workers) if k != self.worker]
+
+    async def _tell_others(self, path: str) -> None:
+        """POST to every other worker; one that fails is skipped (its cache expires by TTL)."""
+        await asyncio.gather(*(self._call(k, "POST", path) for k in self._others()), return_exceptions=True)
+
     async def forget_bucket(self, name: str) -> None:
         """Tell the other workers that a bucket's policy, ACL, PublicAccessBlock or owner changed."""
-        others = [k for k in range(self.workers) if k != self.worker]
-        path = "/forget?" + urlencode({"bucket": name})
-        await asyncio.gather(*(self._call(k, "POST", path) for k in others), return_exceptions=True)
+        await self._tell_others("/forget?" + urlencode({"bucket": name}))
 
     async def forget_credentials(self) -> None:
         """Tell the other workers that users, keys, groups, roles or policies changed."""
-        others = [k for k in range(self.workers) if k != self.worker]
-        await asyncio.gather(
-            *(self._call(k, "POST", "/forget-credentials") for k in others), return_exceptions=True
-        )
+        await self._tell_others("/forget-credentials")
 
     async def gather(self, method: str, path: str) -> list[dict[str, Any]]:
         """The answers of every other worker."""
-        others = [k for k in range(self.workers) if k != self.worker]
-        return list(await asyncio.gather(*(self._call(k, method, path) for k in others)))
+        return list(await asyncio.gather(*(self._call(k, method, path) for k in self._others())))
 
 
 def summed(mine: dict[str, Any], others: list[dict[str, Any]]) -> dict[str, Any]:
