@@ -109,7 +109,7 @@ async def serve_gateway(settings: Settings, cluster_settings: ClusterSettings) -
     jobs = BackgroundJobs(chunks, gc, settings, cluster_settings)
     services = await build_services(settings, root, meta, chunks, gc, metrics)
     services.cluster = ClusterRuntime(cluster_settings, view, chunks, jobs)
-    runner = await start_http(services, settings)
+    http = await start_http(services, settings)
     services.ready = True
     nodes = len(view.ring.nodes) if view.ring else 0
     print(
@@ -127,7 +127,7 @@ async def serve_gateway(settings: Settings, cluster_settings: ClusterSettings) -
         jobs_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await jobs_task
-        await runner.cleanup()
+        await http.close()
         await services.access.close()
         await chunks.close()
         await view.stop()

@@ -13,10 +13,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from aiohttp import web
-
 from pails.api.app import S3Application, Services
-from pails.api.transport import S3Server
+from pails.api.http import HttpServer
+from pails.api.transport import protocol_error
 from pails.config import Settings
 from pails.data.engine import ChunkStore
 from pails.data.local import LocalChunkStore
@@ -87,7 +86,7 @@ async def serve(
         await peers.start(gc, services.access.cache.forget, services.credentials.invalidate)
         services.access.cache.on_invalidate = peers.forget_bucket
         services.credentials.on_invalidate = peers.forget_credentials
-    runner = await start_http(services, settings, reuse_port=workers > 1)
+    http = await start_http(services, settings, reuse_port=workers > 1)
     services.ready = True
     log.info("Pails S3 endpoint on http://%s (data in %s)", settings.address, data_dir.resolve())
     print(f"Pails is serving S3 on http://{settings.address} (data: {data_dir.resolve()})", flush=True)
@@ -101,7 +100,7 @@ async def serve(
         gc_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await gc_task
-        await runner.cleanup()
+        await http.close()
         if peers is not None:
             await peers.stop()
         await services.access.close()
@@ -148,20 +147,17 @@ async def build_services(
     )
 
 
-async def start_http(services: Services, settings: Settings, *, reuse_port: bool = False) -> web.ServerRunner:
-    """Listen on settings.address and serve S3 with `services`; cleanup() the runner to stop."""
+async def start_http(services: Services, settings: Settings, *, reuse_port: bool = False) -> HttpServer:
+    """Listen on settings.address and serve S3 with `services`; close() the server to stop."""
     app = S3Application(services)
-    server = S3Server(app.handle, max_field_size=8190, max_line_size=16384, access_log=None)
-    runner = web.ServerRunner(server, handle_signals=False)
-    await runner.setup()
+    server = HttpServer(app.handle, protocol_error)
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((settings.host, settings.port))
-    site = web.SockSite(runner, sock, backlog=1024)
-    await site.start()
-    return runner
+    await server.start(sock)
+    return server
 
 
 def stop_event() -> asyncio.Event:

@@ -11,11 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
-from aiohttp import web
-
 from pails.api.auth import authenticate
 from pails.api.authz import authorize, hide_missing_key
-from pails.api.body import CONTINUE_SENT
 from pails.api.context import RequestContext
 from pails.api.handlers import access as access_handlers
 from pails.api.handlers import (
@@ -31,6 +28,7 @@ from pails.api.handlers import (
 )
 from pails.api.handlers import query as query_api
 from pails.api.handlers import versioning as versioning_handlers
+from pails.api.http import Request, Response, StreamResponse, json_response
 from pails.api.owner import check_expected_bucket_owner
 from pails.api.router import resolve, with_copy_source
 from pails.api.xml import error_document
@@ -55,7 +53,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pails.api")
 
-Handler = Callable[[RequestContext], Awaitable[web.StreamResponse]]
+Handler = Callable[[RequestContext], Awaitable[StreamResponse]]
 
 HANDLERS: dict[str, Handler] = {
     "ListBuckets": buckets.list_buckets,
@@ -127,13 +125,13 @@ def new_request_id() -> str:
     return f"{_REQUEST_ID_PREFIX}{next(_request_counter):08X}"
 
 
-def error_response(error: S3Error, request_id: str, resource: str, head: bool) -> web.Response:
+def error_response(error: S3Error, request_id: str, resource: str, head: bool) -> Response:
     headers = {"x-amz-request-id": request_id, "x-amz-id-2": request_id, **error.headers}
     if head or error.status == 304:
-        return web.Response(status=error.status, headers=headers)
+        return Response(status=error.status, headers=headers)
     body = error_document(error.code, error.message, error.resource or resource, request_id, error.extra)
     headers["Content-Type"] = "application/xml"
-    return web.Response(status=error.status, body=body, headers=headers)
+    return Response(status=error.status, body=body, headers=headers)
 
 
 def _check_expect(value: str | None) -> None:
@@ -153,12 +151,12 @@ class S3Application:
         self._domain = services.settings.domain
         self._region = services.settings.region
 
-    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def handle(self, request: Request) -> StreamResponse:
         started = time.perf_counter()
         request_id = new_request_id()
         target = request.raw_path
         raw_path, _, raw_query = target.partition("?")
-        if raw_path in _PLAIN_PATHS and "authorization" not in request.headers and not raw_query:
+        if raw_path in _PLAIN_PATHS and "authorization" not in request.lower_headers and not raw_query:
             return await self._plain(raw_path)
         if raw_path.startswith(admin.PREFIX):
             return await self._admin(request, raw_path, raw_query, request_id)
@@ -171,11 +169,11 @@ class S3Application:
         try:
             query = dict(parse_qsl(raw_query, keep_blank_values=True)) if raw_query else {}
             endpoint = resolve(request.method, request.host, raw_path, query, self._domain)
-            endpoint = with_copy_source(endpoint, "x-amz-copy-source" in request.headers)
+            endpoint = with_copy_source(endpoint, "x-amz-copy-source" in request.lower_headers)
             api = endpoint.operation
             ctx = RequestContext(request, endpoint, request_id, raw_query, query, self.services)
             resource = ctx.resource
-            _check_expect(request.headers.get("Expect"))
+            _check_expect(request.lower_headers.get("expect"))
             ctx.identity, ctx.auth, ctx.signing_key = await authenticate(
                 request, raw_path, raw_query, self.services.credentials, self._region, domain=self._domain
             )
@@ -195,14 +193,14 @@ class S3Application:
                 "metadata unavailable in %s %s (request %s): %s", request.method, raw_path, request_id, exc
             )
             response = error_response(_METADATA_UNAVAILABLE, request_id, resource, request.method == "HEAD")
-        except (ConnectionResetError, web.HTTPException):
+        except ConnectionResetError:
             raise
         except Exception:
             log.exception("internal error in %s %s (request %s)", request.method, raw_path, request_id)
             response = error_response(
                 S3Error("InternalError"), request_id, resource, request.method == "HEAD"
             )
-        if "Expect" in request.headers and CONTINUE_SENT not in request:
+        if "expect" in request.lower_headers and not request.continue_sent:
             # The client waits for "100 Continue" and never sends the body after a final answer:
             # the connection cannot be reused (its next bytes would be read as this body).
             response.force_close()
@@ -210,21 +208,21 @@ class S3Application:
         self.services.metrics.observe(api, status, time.perf_counter() - started)
         return response
 
-    async def _plain(self, path: str) -> web.Response:
+    async def _plain(self, path: str) -> Response:
         if path == "/metrics":
-            return web.Response(body=self.services.metrics.render(), content_type="text/plain")
+            return Response(body=self.services.metrics.render(), content_type="text/plain")
         if path == "/health/ready" and not self.services.ready:
-            return web.json_response({"status": "starting"}, status=503)
+            return json_response({"status": "starting"}, status=503)
         if path == "/health/ready" and self.services.metadata_ping is not None:
             try:
                 await self.services.metadata_ping()
             except MetadataUnavailableError:
-                return web.json_response({"status": "metadata unavailable"}, status=503)
-        return web.json_response({"status": "ok"})
+                return json_response({"status": "metadata unavailable"}, status=503)
+        return json_response({"status": "ok"})
 
     async def _admin(
-        self, request: web.BaseRequest, raw_path: str, raw_query: str, request_id: str
-    ) -> web.StreamResponse:
+        self, request: Request, raw_path: str, raw_query: str, request_id: str
+    ) -> StreamResponse:
         try:
             identity, _, _ = await authenticate(
                 request, raw_path, raw_query, self.services.credentials, self._region, domain=self._domain

@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
-from aiohttp import web
-
+from pails.api.http import Request
 from pails.api.router import split_host
 from pails.errors import S3Error
 from pails.iam import sigv2
@@ -26,18 +25,9 @@ from pails.iam.sigv4 import (
 )
 
 
-def lower_headers(request: web.BaseRequest) -> dict[str, str]:
-    headers = {name.lower(): value for name, value in request.headers.items()}
-    if len(headers) == len(request.headers):  # no repeated header (the usual case)
-        return headers
-    headers = {}
-    for name, value in request.headers.items():
-        lname = name.lower()
-        if lname in headers:
-            headers[lname] = headers[lname] + "," + value
-        else:
-            headers[lname] = value
-    return headers
+def lower_headers(request: Request) -> dict[str, str]:
+    """The headers by lowercased name, repeated ones joined with "," (built by the HTTP layer)."""
+    return request.lower_headers
 
 
 async def lookup(credentials: CredentialStore, access_key: str, security_token: str | None) -> Credential:
@@ -56,7 +46,7 @@ async def lookup(credentials: CredentialStore, access_key: str, security_token: 
 
 
 async def authenticate(
-    request: web.BaseRequest,
+    request: Request,
     raw_path: str,
     raw_query: str,
     credentials: CredentialStore,
@@ -73,6 +63,7 @@ async def authenticate(
     the caller passes `payload_hash`, the body's SHA-256 (their clients send no x-amz-content-sha256)."""
     headers = lower_headers(request)
     if payload_hash is not None:
+        headers = dict(headers)  # the request's own dict stays as received
         headers.setdefault("x-amz-content-sha256", payload_hash)
     signed = SignedRequest(method=request.method, raw_path=raw_path, raw_query=raw_query, headers=headers)
     header = signed.headers.get("authorization")

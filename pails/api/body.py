@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from aiohttp import web
-
 from pails.api.chunked import AwsChunkedDecoder
 from pails.api.context import RequestContext
+from pails.api.http import Request
 from pails.errors import S3Error
 
 _STREAMING_MODES = (
@@ -17,12 +16,9 @@ _STREAMING_MODES = (
 )
 
 
-CONTINUE_SENT = "pails.continue_sent"
-
-
 class RequestBody:
     def __init__(self, ctx: RequestContext) -> None:
-        self._request: web.BaseRequest = ctx.request
+        self._request: Request = ctx.request
         headers = self._request.headers
         payload_hash = ctx.auth.payload_hash if ctx.auth is not None else "UNSIGNED-PAYLOAD"
         self.expected_sha256: str | None = ctx.auth.payload_sha256 if ctx.auth is not None else None
@@ -52,9 +48,8 @@ class RequestBody:
 
     async def continue_if_expected(self) -> None:
         """Answer Expect: 100-continue once the request was found acceptable."""
-        if self._request.headers.get("Expect", "").lower() == "100-continue":
-            await self._request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            self._request[CONTINUE_SENT] = True
+        if self._request.lower_headers.get("expect", "").lower() == "100-continue":
+            self._request.send_continue()
 
     async def pieces(self) -> AsyncIterator[bytes]:
         if self._decoder is not None:
@@ -70,10 +65,6 @@ class RequestBody:
                 yield piece
         except (ConnectionError, OSError, ValueError, RuntimeError) as exc:
             raise S3Error("IncompleteBody") from exc
-        except Exception as exc:  # aiohttp's payload errors when the client hangs up mid-body
-            if type(exc).__module__.startswith("aiohttp"):
-                raise S3Error("IncompleteBody") from exc
-            raise
         if self.size is not None and received != self.size:
             raise S3Error("IncompleteBody")
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from aiohttp import web
-
+from pails.api.http import Request
 from pails.api.router import Endpoint
 from pails.iam.credentials import Identity
 
@@ -17,7 +16,7 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class RequestContext:
-    request: web.BaseRequest
+    request: Request
     endpoint: Endpoint
     request_id: str
     raw_query: str

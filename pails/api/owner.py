@@ -24,7 +24,7 @@ def check_owner(ctx: RequestContext, bucket: Bucket, header: str = EXPECTED_OWNE
 
 async def check_expected_bucket_owner(ctx: RequestContext) -> None:
     """Called for every request once it is authenticated; costs nothing without the header."""
-    if EXPECTED_OWNER not in ctx.request.headers or ctx.endpoint.operation in _EXEMPT:
+    if EXPECTED_OWNER not in ctx.request.lower_headers or ctx.endpoint.operation in _EXEMPT:
         return
     if ctx.endpoint.bucket is None:
         return

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from xml.etree.ElementTree import Element
 
-from aiohttp import web
-
 from pails.api import xml
 from pails.api.authz import header_acl
 from pails.api.context import RequestContext
 from pails.api.handlers.common import read_small_body, xml_response
 from pails.api.handlers.post_object import post_object
+from pails.api.http import Response, StreamResponse
 from pails.errors import S3Error
 from pails.iam.acl import GROUPS, PERMISSIONS, Acl, Grant
 from pails.iam.policy import BUCKET_POLICY_MAX_BYTES
@@ -23,7 +22,7 @@ _XSI = "http://www.w3.org/2001/XMLSchema-instance"
 # ------------------------------------------------------------------ policy
 
 
-async def put_bucket_policy(ctx: RequestContext) -> web.StreamResponse:
+async def put_bucket_policy(ctx: RequestContext) -> StreamResponse:
     length = ctx.request.content_length
     if length is not None and length > BUCKET_POLICY_MAX_BYTES:
         raise S3Error(
@@ -33,20 +32,20 @@ async def put_bucket_policy(ctx: RequestContext) -> web.StreamResponse:
         )
     body = await read_small_body(ctx, limit=BUCKET_POLICY_MAX_BYTES)
     await ctx.services.access.put_policy(ctx.bucket_name, body)
-    return web.Response(status=204)
+    return Response(status=204)
 
 
-async def get_bucket_policy(ctx: RequestContext) -> web.StreamResponse:
+async def get_bucket_policy(ctx: RequestContext) -> StreamResponse:
     text = await ctx.services.access.get_policy(ctx.bucket_name)
-    return web.Response(body=text.encode("utf-8"), headers={"Content-Type": "application/json"})
+    return Response(body=text.encode("utf-8"), headers={"Content-Type": "application/json"})
 
 
-async def delete_bucket_policy(ctx: RequestContext) -> web.StreamResponse:
+async def delete_bucket_policy(ctx: RequestContext) -> StreamResponse:
     await ctx.services.access.delete_policy(ctx.bucket_name)
-    return web.Response(status=204)
+    return Response(status=204)
 
 
-async def get_bucket_policy_status(ctx: RequestContext) -> web.StreamResponse:
+async def get_bucket_policy_status(ctx: RequestContext) -> StreamResponse:
     public = await ctx.services.access.policy_status(ctx.bucket_name)
     return xml_response(
         xml.document("PolicyStatus", [xml.element("IsPublic", "true" if public else "false")])
@@ -146,16 +145,16 @@ async def _new_acl(ctx: RequestContext, owner_id: str, owner_name: str, bucket_o
     return parse_acl_document(body, owner_id, owner_name)
 
 
-async def get_bucket_acl(ctx: RequestContext) -> web.StreamResponse:
+async def get_bucket_acl(ctx: RequestContext) -> StreamResponse:
     auth = await ctx.services.access.existing(ctx.bucket_name)
     return xml_response(acl_document(auth.acl))
 
 
-async def put_bucket_acl(ctx: RequestContext) -> web.StreamResponse:
+async def put_bucket_acl(ctx: RequestContext) -> StreamResponse:
     auth = await ctx.services.access.existing(ctx.bucket_name)
     acl = await _new_acl(ctx, auth.owner_id, auth.acl.owner_name, auth.owner_id)
     await ctx.services.access.put_bucket_acl(ctx.bucket_name, acl)
-    return web.Response()
+    return Response()
 
 
 def _version_headers(requested: str | None, version_id: str) -> dict[str, str]:
@@ -164,7 +163,7 @@ def _version_headers(requested: str | None, version_id: str) -> dict[str, str]:
     return {}
 
 
-async def get_object_acl(ctx: RequestContext) -> web.StreamResponse:
+async def get_object_acl(ctx: RequestContext) -> StreamResponse:
     auth = await ctx.services.access.existing(ctx.bucket_name)
     requested = ctx.query.get("versionId")
     if requested is not None:
@@ -179,7 +178,7 @@ async def get_object_acl(ctx: RequestContext) -> web.StreamResponse:
     return response
 
 
-async def put_object_acl(ctx: RequestContext) -> web.StreamResponse:
+async def put_object_acl(ctx: RequestContext) -> StreamResponse:
     auth = await ctx.services.access.existing(ctx.bucket_name)
     requested = ctx.query.get("versionId")
     if requested is not None:
@@ -192,13 +191,13 @@ async def put_object_acl(ctx: RequestContext) -> web.StreamResponse:
     current = ctx.services.access.object_acl(auth, obj)
     acl = await _new_acl(ctx, current.owner_id, current.owner_name, auth.owner_id)
     version_id = await ctx.services.access.put_object_acl(auth, ctx.key, obj.version_id, acl)
-    return web.Response(headers=_version_headers(requested, version_id))
+    return Response(headers=_version_headers(requested, version_id))
 
 
 # ------------------------------------------------------------------ PublicAccessBlock
 
 
-async def get_public_access_block(ctx: RequestContext) -> web.StreamResponse:
+async def get_public_access_block(ctx: RequestContext) -> StreamResponse:
     config = await ctx.services.access.get_public_access_block(ctx.bucket_name)
     parts = [
         xml.element(name, "true" if value else "false")
@@ -207,7 +206,7 @@ async def get_public_access_block(ctx: RequestContext) -> web.StreamResponse:
     return xml_response(xml.document("PublicAccessBlockConfiguration", parts))
 
 
-async def put_public_access_block(ctx: RequestContext) -> web.StreamResponse:
+async def put_public_access_block(ctx: RequestContext) -> StreamResponse:
     root = xml.parse(await read_small_body(ctx))
     if xml.local_name(root.tag) != "PublicAccessBlockConfiguration":
         raise S3Error("MalformedXML")
@@ -225,12 +224,12 @@ async def put_public_access_block(ctx: RequestContext) -> web.StreamResponse:
         if xml.local_name(node.tag) not in PAB_FIELDS:
             raise S3Error("MalformedXML")
     await ctx.services.access.put_public_access_block(ctx.bucket_name, PublicAccessBlock(*values))
-    return web.Response()
+    return Response()
 
 
-async def delete_public_access_block(ctx: RequestContext) -> web.StreamResponse:
+async def delete_public_access_block(ctx: RequestContext) -> StreamResponse:
     await ctx.services.access.delete_public_access_block(ctx.bucket_name)
-    return web.Response(status=204)
+    return Response(status=204)
 
 
 HANDLERS = {

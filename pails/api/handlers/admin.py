@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aiohttp import web
-
 from pails.api.handlers import admin_accounts, cluster_admin
+from pails.api.http import Request, StreamResponse, json_response
 from pails.errors import S3Error
 from pails.iam.credentials import Identity
 from pails.service.peers import summed
@@ -18,8 +17,8 @@ PREFIX = "/_pails/"
 
 
 async def handle(
-    services: Services, request: web.BaseRequest, raw_path: str, raw_query: str, identity: Identity
-) -> web.StreamResponse:
+    services: Services, request: Request, raw_path: str, raw_query: str, identity: Identity
+) -> StreamResponse:
     if raw_path.startswith(admin_accounts.PATH):
         return await admin_accounts.handle(services, request, raw_path, identity)
     if raw_path.startswith(cluster_admin.PREFIX):
@@ -28,10 +27,10 @@ async def handle(
         report = await services.gc.run_once(sweep_orphans=True, immediate=True)
         if services.peers is not None:  # every worker frees its own chunks
             report = summed(report, await services.peers.gather("POST", "/gc"))
-        return web.json_response(report)
+        return json_response(report)
     if raw_path == "/_pails/admin/stats" and request.method == "GET":
         stats = services.gc.store_stats()
         if services.peers is not None:
             stats = summed(stats, await services.peers.gather("GET", "/stats"))
-        return web.json_response(stats)
+        return json_response(stats)
     raise S3Error("NotImplemented", f"No admin operation {request.method} {raw_path}.")

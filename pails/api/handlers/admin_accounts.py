@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from aiohttp import web
-
+from pails.api.http import Request, Response, json_response
 from pails.api.xml import iso8601
 from pails.errors import S3Error
 from pails.iam.credentials import Identity
@@ -20,19 +19,17 @@ PATH = "/_pails/admin/accounts"
 _MAX_BODY = 4096
 
 
-def _error(err: IamError) -> web.Response:
-    return web.json_response({"error": err.code, "message": err.message}, status=err.status)
+def _error(err: IamError) -> Response:
+    return json_response({"error": err.code, "message": err.message}, status=err.status)
 
 
-async def handle(
-    services: Services, request: web.BaseRequest, raw_path: str, identity: Identity
-) -> web.Response:
+async def handle(services: Services, request: Request, raw_path: str, identity: Identity) -> Response:
     if raw_path != PATH:
         raise S3Error("NotImplemented", f"No admin operation {request.method} {raw_path}.")
     try:
         if request.method == "GET":
             accounts = await services.iam.list_accounts(identity)
-            return web.json_response(
+            return json_response(
                 [
                     {
                         "account_id": a.account_id,
@@ -52,7 +49,7 @@ async def handle(
             if not isinstance(body, dict) or not isinstance(body.get("name"), str):
                 raise IamError("ValidationError", 'expected a JSON body {"name": "..."}')
             account, key = await services.iam.create_account(identity, body["name"])
-            return web.json_response(
+            return json_response(
                 {
                     "account_id": account.account_id,
                     "canonical_id": account.canonical_id,

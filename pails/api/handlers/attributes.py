@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from aiohttp import web
-
 from pails.api import xml
 from pails.api.context import RequestContext
 from pails.api.handlers.common import xml_response
+from pails.api.http import StreamResponse
 from pails.api.httpdate import http_date
 from pails.errors import S3Error
 from pails.limits import MAX_PART_NUMBER, MAX_PARTS_PER_LIST
@@ -90,7 +89,7 @@ def _parts_xml(obj: ObjectVersion, count: int, marker: int, max_parts: int) -> s
     return "<ObjectParts>" + "".join(items) + "</ObjectParts>"
 
 
-async def get_object_attributes(ctx: RequestContext) -> web.StreamResponse:
+async def get_object_attributes(ctx: RequestContext) -> StreamResponse:
     wanted = requested_attributes(ctx.request.headers.get("x-amz-object-attributes"))
     max_parts = _header_int(ctx, "x-amz-max-parts", MAX_PARTS_PER_LIST, MAX_PARTS_PER_LIST)
     marker = _header_int(ctx, "x-amz-part-number-marker", 0, MAX_PART_NUMBER)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from aiohttp import web
-
 from pails.api import xml
 from pails.api.authz import header_acl
 from pails.api.context import RequestContext
 from pails.api.handlers.common import read_small_body, xml_response
+from pails.api.http import Response, StreamResponse
 from pails.errors import S3Error
 
 
-async def list_buckets(ctx: RequestContext) -> web.StreamResponse:
+async def list_buckets(ctx: RequestContext) -> StreamResponse:
     assert ctx.identity is not None
     owned = await ctx.services.buckets.list(ctx.identity)
     region = ctx.services.settings.region
@@ -33,7 +32,7 @@ async def list_buckets(ctx: RequestContext) -> web.StreamResponse:
     return xml_response(xml.document("ListAllMyBucketsResult", parts))
 
 
-async def create_bucket(ctx: RequestContext) -> web.StreamResponse:
+async def create_bucket(ctx: RequestContext) -> StreamResponse:
     assert ctx.identity is not None
     body = await read_small_body(ctx)
     location: str | None = None
@@ -49,23 +48,23 @@ async def create_bucket(ctx: RequestContext) -> web.StreamResponse:
     await ctx.services.access.changed(ctx.bucket_name)
     if acl is not None:
         await ctx.services.access.put_bucket_acl(ctx.bucket_name, acl)
-    return web.Response(headers={"Location": f"/{ctx.bucket_name}"})
+    return Response(headers={"Location": f"/{ctx.bucket_name}"})
 
 
-async def head_bucket(ctx: RequestContext) -> web.StreamResponse:
+async def head_bucket(ctx: RequestContext) -> StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
-    return web.Response(headers={"x-amz-bucket-region": bucket.region, "x-amz-access-point-alias": "false"})
+    return Response(headers={"x-amz-bucket-region": bucket.region, "x-amz-access-point-alias": "false"})
 
 
-async def delete_bucket(ctx: RequestContext) -> web.StreamResponse:
+async def delete_bucket(ctx: RequestContext) -> StreamResponse:
     try:
         await ctx.services.buckets.delete(ctx.bucket_name)
     finally:
         await ctx.services.access.changed(ctx.bucket_name)
-    return web.Response(status=204)
+    return Response(status=204)
 
 
-async def get_bucket_location(ctx: RequestContext) -> web.StreamResponse:
+async def get_bucket_location(ctx: RequestContext) -> StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     # us-east-1 is reported as an empty LocationConstraint, as S3 does.
     region = "" if bucket.region == "us-east-1" else bucket.region

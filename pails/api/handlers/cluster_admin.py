@@ -16,8 +16,7 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
-from aiohttp import web
-
+from pails.api.http import Request, StreamResponse, json_response
 from pails.errors import S3Error
 from pails.meta.cluster import NodeExistsError, NoSuchNodeError
 
@@ -35,7 +34,7 @@ def _bad(message: str) -> S3Error:
     return S3Error("InvalidArgument", message)
 
 
-async def _json_body(request: web.BaseRequest) -> dict[str, Any]:
+async def _json_body(request: Request) -> dict[str, Any]:
     body = await request.content.read(_MAX_BODY + 1)
     if len(body) > _MAX_BODY:
         raise _bad("The request body is too large.")
@@ -51,18 +50,16 @@ async def _json_body(request: web.BaseRequest) -> dict[str, Any]:
     return data
 
 
-async def handle(
-    services: Services, request: web.BaseRequest, raw_path: str, raw_query: str
-) -> web.StreamResponse:
+async def handle(services: Services, request: Request, raw_path: str, raw_query: str) -> StreamResponse:
     cluster: ClusterRuntime | None = services.cluster
     if cluster is None:
         raise S3Error("NotImplemented", "This server is not a cluster gateway (see pails gateway).")
     rest = raw_path[len(PREFIX) :]
     method = request.method
     if rest == "status" and method == "GET":
-        return web.json_response(await cluster.status())
+        return json_response(await cluster.status())
     if rest == "nodes" and method == "GET":
-        return web.json_response({"nodes": [n.to_dict() for n in await cluster.view.store.list_nodes()]})
+        return json_response({"nodes": [n.to_dict() for n in await cluster.view.store.list_nodes()]})
     if rest == "nodes" and method == "POST":
         data = await _json_body(request)
         address = data.get("address")
@@ -82,7 +79,7 @@ async def handle(
             ) from None
         await cluster.view.refresh()
         await cluster.view.probe_all()
-        return web.json_response({"node": record.to_dict(), "ring_version": ring.version})
+        return json_response({"node": record.to_dict(), "ring_version": ring.version})
     if rest.startswith("nodes/"):
         parts = rest[len("nodes/") :].split("/")
         ref = unquote(parts[0])
@@ -100,12 +97,12 @@ async def handle(
         except NoSuchNodeError:
             raise S3Error("InvalidArgument", f"No member node {ref}.", status=404) from None
         await cluster.view.refresh()
-        return web.json_response({"node": record.to_dict(), "ring_version": ring.version})
+        return json_response({"node": record.to_dict(), "ring_version": ring.version})
     if rest == "jobs" and method == "POST":
         query = dict(parse_qsl(raw_query))
         jobs = [j for j in query.get("run", ",".join(_JOBS)).split(",") if j]
         unknown = [j for j in jobs if j not in _JOBS]
         if unknown:
             raise _bad(f"unknown jobs {unknown}; choose from {list(_JOBS)}")
-        return web.json_response(await cluster.jobs.run_now(jobs))
+        return json_response(await cluster.jobs.run_now(jobs))
     raise S3Error("NotImplemented", f"No admin operation {method} {raw_path}.")

@@ -6,15 +6,14 @@ import base64
 import binascii
 import hashlib
 
-from aiohttp import web
-
 from pails.api.context import RequestContext
+from pails.api.http import Response
 from pails.errors import S3Error
 from pails.limits import MAX_XML_BODY_BYTES
 
 
-def xml_response(body: bytes, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=body, headers={"Content-Type": "application/xml"})
+def xml_response(body: bytes, status: int = 200) -> Response:
+    return Response(status=status, body=body, headers={"Content-Type": "application/xml"})
 
 
 def parse_content_md5(value: str | None) -> bytes | None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
-from aiohttp import web
-
 from pails.api import xml
 from pails.api.authz import new_object_acl
 from pails.api.context import RequestContext
 from pails.api.handlers.common import xml_response
 from pails.api.handlers.objects import _etag_matches, _http_time
 from pails.api.handlers.writes import stored_headers, user_metadata, write_condition
+from pails.api.http import Request, StreamResponse
 from pails.api.owner import SOURCE_EXPECTED_OWNER, check_owner
 from pails.errors import S3Error
 from pails.meta.models import Bucket, ObjectVersion
@@ -43,7 +42,7 @@ def parse_copy_source(value: str) -> tuple[str, str, str | None]:
     return bucket, key, version
 
 
-def check_copy_source_conditions(request: web.BaseRequest, obj: ObjectVersion) -> None:
+def check_copy_source_conditions(request: Request, obj: ObjectVersion) -> None:
     """x-amz-copy-source-if-*: S3's rules (a matching If-Match overrides If-Unmodified-Since, a
     failing If-None-Match overrides If-Modified-Since); any failure is 412."""
     headers = request.headers
@@ -75,12 +74,12 @@ async def _source(ctx: RequestContext) -> tuple[Bucket, str, str | None]:
     return bucket, key, version
 
 
-def _version_headers(response: web.StreamResponse, source: ObjectVersion, version: str | None) -> None:
+def _version_headers(response: StreamResponse, source: ObjectVersion, version: str | None) -> None:
     if version is not None or source.version_id != "null":
         response.headers["x-amz-copy-source-version-id"] = source.version_id
 
 
-async def copy_object(ctx: RequestContext) -> web.StreamResponse:
+async def copy_object(ctx: RequestContext) -> StreamResponse:
     request = ctx.request
     source_bucket, source_key, source_version = await _source(ctx)
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
@@ -161,7 +160,7 @@ def parse_copy_range(value: str | None, size: int) -> tuple[int, int]:
     return int(first), int(last) + 1
 
 
-async def upload_part_copy(ctx: RequestContext) -> web.StreamResponse:
+async def upload_part_copy(ctx: RequestContext) -> StreamResponse:
     request = ctx.request
     part_number = check_part_number(ctx.query.get("partNumber"))
     source_bucket, source_key, source_version = await _source(ctx)

@@ -6,11 +6,10 @@ import base64
 import binascii
 from collections.abc import Callable
 
-from aiohttp import web
-
 from pails.api import xml
 from pails.api.context import RequestContext
 from pails.api.handlers.common import xml_response
+from pails.api.http import StreamResponse
 from pails.errors import S3Error
 from pails.limits import MAX_KEYS_PER_LIST
 from pails.meta.models import ListPage
@@ -80,7 +79,7 @@ def _encoding_echo(ctx: RequestContext) -> list[str]:
     return [xml.element("EncodingType", "url")] if "encoding-type" in ctx.query else []
 
 
-async def list_objects_v1(ctx: RequestContext) -> web.StreamResponse:
+async def list_objects_v1(ctx: RequestContext) -> StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     encode = key_encoder(ctx)
     prefix = ctx.query.get("prefix", "")
@@ -121,7 +120,7 @@ def _encode_token(marker: str) -> str:
     return base64.urlsafe_b64encode(marker.encode("utf-8")).decode("ascii").rstrip("=")
 
 
-async def list_objects_v2(ctx: RequestContext) -> web.StreamResponse:
+async def list_objects_v2(ctx: RequestContext) -> StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     encode = key_encoder(ctx)
     prefix = ctx.query.get("prefix", "")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from aiohttp import web
-
 from pails.api import xml
 from pails.api.authz import new_object_acl
 from pails.api.body import request_body
@@ -19,6 +17,7 @@ from pails.api.handlers.writes import (
     user_metadata,
     write_condition,
 )
+from pails.api.http import Response, StreamResponse
 from pails.checksums import (
     ALGORITHMS,
     algorithm_of_header,
@@ -65,7 +64,7 @@ def _bounded_int(ctx: RequestContext, name: str, default: int, upper: int) -> in
     return min(int(raw), upper)
 
 
-async def create_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
+async def create_multipart_upload(ctx: RequestContext) -> StreamResponse:
     request = ctx.request
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     algorithm = request.headers.get("x-amz-checksum-algorithm", "")
@@ -98,7 +97,7 @@ async def create_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
     return response
 
 
-async def upload_part(ctx: RequestContext) -> web.StreamResponse:
+async def upload_part(ctx: RequestContext) -> StreamResponse:
     request = ctx.request
     part_number = check_part_number(ctx.query.get("partNumber"))
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
@@ -126,7 +125,7 @@ async def upload_part(ctx: RequestContext) -> web.StreamResponse:
     for algorithm, value in part.checksums.items():
         if algorithm in expected or algorithm == upload.checksum_algorithm:
             headers[header_name(algorithm)] = value
-    return web.Response(headers=headers)
+    return Response(headers=headers)
 
 
 def _requested_parts(body: bytes) -> list[tuple[int, str, dict[str, str]]]:
@@ -165,7 +164,7 @@ def _expected_checksums(ctx: RequestContext) -> dict[str, str]:
     return expected
 
 
-async def complete_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
+async def complete_multipart_upload(ctx: RequestContext) -> StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     upload_id = _upload_id(ctx)
     condition = write_condition(ctx.request)
@@ -188,10 +187,10 @@ async def complete_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
     return response
 
 
-async def abort_multipart_upload(ctx: RequestContext) -> web.StreamResponse:
+async def abort_multipart_upload(ctx: RequestContext) -> StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     await ctx.services.multipart.abort(bucket, ctx.key, _upload_id(ctx))
-    return web.Response(status=204)
+    return Response(status=204)
 
 
 def _part_xml(part: Part) -> str:
@@ -205,7 +204,7 @@ def _part_xml(part: Part) -> str:
     return "<Part>" + "".join(items) + "</Part>"
 
 
-async def list_parts(ctx: RequestContext) -> web.StreamResponse:
+async def list_parts(ctx: RequestContext) -> StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     upload = await ctx.services.multipart.get(bucket, ctx.key, _upload_id(ctx))
     max_parts = _bounded_int(ctx, "max-parts", MAX_PARTS_PER_LIST, MAX_PARTS_PER_LIST)
@@ -244,7 +243,7 @@ def _upload_xml(ctx: RequestContext, upload: Upload, encode: Callable[[str], str
     return "<Upload>" + "".join(items) + "</Upload>"
 
 
-async def list_multipart_uploads(ctx: RequestContext) -> web.StreamResponse:
+async def list_multipart_uploads(ctx: RequestContext) -> StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     encode = key_encoder(ctx)
     prefix = ctx.query.get("prefix", "")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from email.utils import parsedate_to_datetime
 
-from aiohttp import web
-
 from pails.api import xml
 from pails.api.authz import allowed, new_object_acl
 from pails.api.body import request_body
@@ -18,6 +16,7 @@ from pails.api.handlers.writes import (
     user_metadata,
     write_condition,
 )
+from pails.api.http import Request, Response, StreamResponse
 from pails.api.httpdate import http_date
 from pails.api.ranges import parse_range
 from pails.checksums import header_name
@@ -41,7 +40,7 @@ _RESPONSE_OVERRIDES = {
 }
 
 
-async def put_object(ctx: RequestContext) -> web.StreamResponse:
+async def put_object(ctx: RequestContext) -> StreamResponse:
     request = ctx.request
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     content_md5 = parse_content_md5(request.headers.get("Content-MD5"))
@@ -75,10 +74,10 @@ async def put_object(ctx: RequestContext) -> web.StreamResponse:
         response_headers["x-amz-version-id"] = obj.version_id
     for algorithm, value in obj.checksums.items():
         response_headers[header_name(algorithm)] = value
-    return web.Response(headers=response_headers)
+    return Response(headers=response_headers)
 
 
-def _check_conditions(request: web.BaseRequest, obj: ObjectVersion) -> None:
+def _check_conditions(request: Request, obj: ObjectVersion) -> None:
     """RFC 7232 evaluation order, as S3 applies it."""
     etag = f'"{obj.etag}"'
     if_match = request.headers.get("If-Match")
@@ -165,7 +164,7 @@ def _part_range(obj: ObjectVersion, value: str) -> tuple[int, int] | None:
     return None
 
 
-async def get_object(ctx: RequestContext) -> web.StreamResponse:
+async def get_object(ctx: RequestContext) -> StreamResponse:
     request = ctx.request
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     version_id = ctx.query.get("versionId")
@@ -190,7 +189,7 @@ async def get_object(ctx: RequestContext) -> web.StreamResponse:
     length = end - start
     if request.method == "HEAD":
         headers["Content-Length"] = str(length)
-        return web.Response(status=status, headers=headers)
+        return Response(status=status, headers=headers)
     body_stream = ctx.services.objects.body(obj, start, end)
     if length <= SMALL_CHUNK_MAX:
         try:
@@ -198,8 +197,8 @@ async def get_object(ctx: RequestContext) -> web.StreamResponse:
         except (ChunkCorrupt, ChunkMissing) as exc:
             raise S3Error("InternalError", f"The object's data could not be read: {exc}") from exc
         ctx.services.metrics.bytes_out.inc(len(body))
-        return web.Response(status=status, body=body, headers=headers)
-    response = web.StreamResponse(status=status, headers=headers)
+        return Response(status=status, body=body, headers=headers)
+    response = StreamResponse(status=status, headers=headers)
     response.content_length = length
     first: bytes | None = None
     try:
@@ -218,7 +217,7 @@ async def get_object(ctx: RequestContext) -> web.StreamResponse:
     return response
 
 
-async def delete_object(ctx: RequestContext) -> web.StreamResponse:
+async def delete_object(ctx: RequestContext) -> StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     outcome = await ctx.services.objects.delete(bucket, ctx.key, ctx.query.get("versionId"))
     headers: dict[str, str] = {}
@@ -226,7 +225,7 @@ async def delete_object(ctx: RequestContext) -> web.StreamResponse:
         headers["x-amz-version-id"] = outcome.version_id
     if outcome.delete_marker:
         headers["x-amz-delete-marker"] = "true"
-    return web.Response(status=204, headers=headers)
+    return Response(status=204, headers=headers)
 
 
 def _deleted_xml(key: str, version_id: str | None, outcome: DeleteOutcome) -> str:
@@ -239,7 +238,7 @@ def _deleted_xml(key: str, version_id: str | None, outcome: DeleteOutcome) -> st
     return out + "</Deleted>"
 
 
-async def delete_objects(ctx: RequestContext) -> web.StreamResponse:
+async def delete_objects(ctx: RequestContext) -> StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     root = xml.parse(await read_small_body(ctx))
     if xml.local_name(root.tag) != "Delete":

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from urllib.parse import urlencode, urlsplit
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader
 
 from pails.api import xml
 from pails.api.auth import lookup
@@ -23,6 +23,7 @@ from pails.api.authz import allowed, new_object_acl_from, request_keys
 from pails.api.context import RequestContext
 from pails.api.handlers.tagging import parse_tagging
 from pails.api.handlers.writes import STORED_HEADERS
+from pails.api.http import Response, StreamResponse
 from pails.errors import S3Error
 from pails.iam.actions import Access, object_arn
 from pails.iam.credentials import Identity
@@ -96,7 +97,7 @@ async def _authenticate(ctx: RequestContext, fields: dict[str, str]) -> tuple[Id
     raise _invalid("Bucket POST must contain a field named 'x-amz-algorithm'.", "x-amz-algorithm")
 
 
-async def post_object(ctx: RequestContext) -> web.StreamResponse:
+async def post_object(ctx: RequestContext) -> StreamResponse:
     request = ctx.request
     content_type = request.headers.get("Content-Type", "")
     if not content_type.lower().startswith("multipart/form-data"):
@@ -216,9 +217,7 @@ async def post_object(ctx: RequestContext) -> web.StreamResponse:
     return _success(ctx, fields, obj.etag, obj.version_id, key)
 
 
-def _success(
-    ctx: RequestContext, fields: dict[str, str], etag: str, version_id: str, key: str
-) -> web.Response:
+def _success(ctx: RequestContext, fields: dict[str, str], etag: str, version_id: str, key: str) -> Response:
     location = f"/{ctx.bucket_name}/{key}"
     headers = {"ETag": f'"{etag}"', "Location": location}
     if version_id != "null":
@@ -227,7 +226,7 @@ def _success(
     if redirect and urlsplit(redirect).scheme in ("http", "https"):
         query = urlencode({"bucket": ctx.bucket_name, "key": key, "etag": f'"{etag}"'})
         headers["Location"] = redirect + ("&" if "?" in redirect else "?") + query
-        return web.Response(status=303, headers=headers)
+        return Response(status=303, headers=headers)
     status = fields.get("success_action_status", "204")
     if status == "201":
         body = xml.document(
@@ -239,5 +238,5 @@ def _success(
                 xml.element("ETag", f'"{etag}"'),
             ],
         )
-        return web.Response(status=201, body=body, headers={**headers, "Content-Type": "application/xml"})
-    return web.Response(status=200 if status == "200" else 204, headers=headers)
+        return Response(status=201, body=body, headers={**headers, "Content-Type": "application/xml"})
+    return Response(status=200 if status == "200" else 204, headers=headers)

@@ -8,11 +8,10 @@ import re
 import time
 from typing import TYPE_CHECKING
 
-from aiohttp import web
-
 from pails.api import query_protocol as qp
 from pails.api.auth import authenticate
 from pails.api.handlers import iam, sts
+from pails.api.http import Request, Response
 from pails.errors import S3Error
 from pails.iam.iam_errors import IamError
 from pails.iam.identities import Caller
@@ -39,10 +38,12 @@ _AUTH_ERRORS = {
 }
 
 
-def query_service(request: web.BaseRequest, raw_query: str) -> str | None:
+def query_service(request: Request, raw_query: str) -> str | None:
     """'iam' or 'sts' when the request is signed for one of them, else None (S3)."""
-    header = request.headers.get("Authorization")
+    header = request.lower_headers.get("authorization")
     if header is not None:
+        if "/s3/aws4_request" in header:  # the usual case, without a regex
+            return None
         match = _SCOPE.search(header)
         return match.group(1) if match else None
     if "X-Amz-Credential" in raw_query:
@@ -57,7 +58,7 @@ def _auth_error(error: S3Error) -> IamError:
     return IamError(code, message or error.message, status)
 
 
-async def _body(request: web.BaseRequest) -> bytes:
+async def _body(request: Request) -> bytes:
     if request.content_length is not None and request.content_length > qp.MAX_BODY_BYTES:
         raise IamError("InvalidInput", "The request body is too large.", 413)
     body = await request.content.read(qp.MAX_BODY_BYTES + 1)
@@ -66,7 +67,7 @@ async def _body(request: web.BaseRequest) -> bytes:
     return body
 
 
-def _caller_keys(request: web.BaseRequest) -> dict[str, tuple[str, ...]]:
+def _caller_keys(request: Request) -> dict[str, tuple[str, ...]]:
     keys: dict[str, tuple[str, ...]] = {
         "aws:CurrentTime": (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),),
         "aws:EpochTime": (str(int(time.time())),),
@@ -78,8 +79,8 @@ def _caller_keys(request: web.BaseRequest) -> dict[str, tuple[str, ...]]:
 
 
 async def handle(
-    services: Services, service: str, request: web.BaseRequest, raw_path: str, raw_query: str, request_id: str
-) -> web.Response:
+    services: Services, service: str, request: Request, raw_path: str, raw_query: str, request_id: str
+) -> Response:
     started = time.perf_counter()
     namespace = qp.IAM_NS if service == "iam" else qp.STS_NS
     action = "Unknown"
@@ -130,7 +131,7 @@ async def handle(
     services.metrics.observe(
         f"{service}:{action if known else 'Unknown'}", status, time.perf_counter() - started
     )
-    return web.Response(
+    return Response(
         status=status,
         body=payload,
         headers={"Content-Type": "text/xml", "x-amz-request-id": request_id, "x-amzn-RequestId": request_id},

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from aiohttp import web
-
 from pails.api import xml
 from pails.api.context import RequestContext
 from pails.api.handlers.common import read_small_body, xml_response
+from pails.api.http import Response, StreamResponse
 from pails.errors import S3Error
 from pails.service.tagging import MAX_BUCKET_TAGS, MAX_OBJECT_TAGS, validate_tags
 
@@ -45,7 +44,7 @@ def _version_headers(requested: str | None, version_id: str) -> dict[str, str]:
     return {}
 
 
-async def get_object_tagging(ctx: RequestContext) -> web.StreamResponse:
+async def get_object_tagging(ctx: RequestContext) -> StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     requested = ctx.query.get("versionId")
     obj = await ctx.services.tagging.object_tags(bucket, ctx.key, requested)
@@ -54,34 +53,34 @@ async def get_object_tagging(ctx: RequestContext) -> web.StreamResponse:
     return response
 
 
-async def put_object_tagging(ctx: RequestContext) -> web.StreamResponse:
+async def put_object_tagging(ctx: RequestContext) -> StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     requested = ctx.query.get("versionId")
     tags = parse_tagging(await read_small_body(ctx), limit=MAX_OBJECT_TAGS)
     version_id = await ctx.services.tagging.set_object_tags(bucket, ctx.key, requested, tags)
-    return web.Response(headers=_version_headers(requested, version_id))
+    return Response(headers=_version_headers(requested, version_id))
 
 
-async def delete_object_tagging(ctx: RequestContext) -> web.StreamResponse:
+async def delete_object_tagging(ctx: RequestContext) -> StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     requested = ctx.query.get("versionId")
     version_id = await ctx.services.tagging.set_object_tags(bucket, ctx.key, requested, {})
-    return web.Response(status=204, headers=_version_headers(requested, version_id))
+    return Response(status=204, headers=_version_headers(requested, version_id))
 
 
-async def get_bucket_tagging(ctx: RequestContext) -> web.StreamResponse:
+async def get_bucket_tagging(ctx: RequestContext) -> StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     return xml_response(tagging_document(await ctx.services.tagging.bucket_tags(bucket)))
 
 
-async def put_bucket_tagging(ctx: RequestContext) -> web.StreamResponse:
+async def put_bucket_tagging(ctx: RequestContext) -> StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     tags = parse_tagging(await read_small_body(ctx), limit=MAX_BUCKET_TAGS)
     await ctx.services.tagging.set_bucket_tags(bucket, tags)
-    return web.Response(status=204)
+    return Response(status=204)
 
 
-async def delete_bucket_tagging(ctx: RequestContext) -> web.StreamResponse:
+async def delete_bucket_tagging(ctx: RequestContext) -> StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     await ctx.services.tagging.set_bucket_tags(bucket, None)
-    return web.Response(status=204)
+    return Response(status=204)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from aiohttp import web
-
 from pails.api import xml
 from pails.api.context import RequestContext
 from pails.api.handlers.common import read_small_body, xml_response
+from pails.api.http import Response, StreamResponse
 from pails.errors import S3Error
 from pails.meta.rules import VERSIONING_STATES
 
 
-async def put_bucket_versioning(ctx: RequestContext) -> web.StreamResponse:
+async def put_bucket_versioning(ctx: RequestContext) -> StreamResponse:
     bucket_name = ctx.bucket_name
     await ctx.services.buckets.get(bucket_name)
     root = xml.parse(await read_small_body(ctx))
@@ -26,10 +25,10 @@ async def put_bucket_versioning(ctx: RequestContext) -> web.StreamResponse:
     if mfa_delete is not None and mfa_delete.strip() == "Enabled":
         raise S3Error("NotImplemented", "Pails does not implement MFA delete.")
     await ctx.services.buckets.set_versioning(bucket_name, status.strip())
-    return web.Response()
+    return Response()
 
 
-async def get_bucket_versioning(ctx: RequestContext) -> web.StreamResponse:
+async def get_bucket_versioning(ctx: RequestContext) -> StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     parts = [xml.element("Status", bucket.versioning)] if bucket.versioning else []
     return xml_response(xml.document("VersioningConfiguration", parts))

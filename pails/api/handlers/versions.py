@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiohttp import web
-
 from pails.api import xml
 from pails.api.context import RequestContext
 from pails.api.handlers.common import xml_response
 from pails.api.handlers.listing import key_encoder, max_keys_param
+from pails.api.http import StreamResponse
 from pails.errors import S3Error
 from pails.meta.models import Bucket
 from pails.meta.models import VersionPage as StoredVersionPage
@@ -109,7 +108,7 @@ def _entry_xml(entry: VersionEntry, encode: Callable[[str], str], owner: str) ->
     )
 
 
-async def list_object_versions(ctx: RequestContext) -> web.StreamResponse:
+async def list_object_versions(ctx: RequestContext) -> StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     encode = key_encoder(ctx)
     prefix = ctx.query.get("prefix", "")

@@ -7,9 +7,8 @@ import base64
 import binascii
 from collections.abc import AsyncIterator
 
-from aiohttp import web
-
 from pails.api.body import RequestBody
+from pails.api.http import Request
 from pails.checksums import ALGORITHMS, header_name
 from pails.errors import S3Error
 from pails.limits import MAX_USER_METADATA_BYTES
@@ -18,7 +17,7 @@ from pails.meta.models import WriteCondition
 STORED_HEADERS = ("content-encoding", "content-disposition", "content-language", "cache-control", "expires")
 
 
-def user_metadata(request: web.BaseRequest) -> dict[str, str]:
+def user_metadata(request: Request) -> dict[str, str]:
     metadata: dict[str, str] = {}
     size = 0
     for name, value in request.headers.items():
@@ -32,7 +31,7 @@ def user_metadata(request: web.BaseRequest) -> dict[str, str]:
     return metadata
 
 
-def stored_headers(request: web.BaseRequest) -> dict[str, str]:
+def stored_headers(request: Request) -> dict[str, str]:
     """The system headers S3 keeps with an object (aws-chunked, a framing detail, dropped)."""
     headers = {name: request.headers[name] for name in STORED_HEADERS if name in request.headers}
     if "content-encoding" in headers:
@@ -45,7 +44,7 @@ def stored_headers(request: web.BaseRequest) -> dict[str, str]:
     return headers
 
 
-def checksum_expectations(request: web.BaseRequest) -> tuple[dict[str, str | None], tuple[str, ...]]:
+def checksum_expectations(request: Request) -> tuple[dict[str, str | None], tuple[str, ...]]:
     """Checksums the client sent (by header, or promised in a trailer) and the ones to compute."""
     expected: dict[str, str | None] = {}
     for algorithm in ALGORITHMS:
@@ -88,7 +87,7 @@ async def pieces_then_trailers(body: RequestBody, expected: dict[str, str | None
             expected[algorithm] = body.trailers.get(header_name(algorithm))
 
 
-def write_condition(request: web.BaseRequest) -> WriteCondition | None:
+def write_condition(request: Request) -> WriteCondition | None:
     """If-None-Match: * (create only) / If-Match: "etag" (replace only that version) on a write."""
     if_none_match = request.headers.get("If-None-Match")
     if_match = request.headers.get("If-Match")

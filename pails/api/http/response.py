@@ -1,0 +1,133 @@
+"""Responses a handler returns: whole (Response) or streamed by the handler (StreamResponse)."""
+
+from __future__ import annotations
+
+import json
+import time
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pails.api.http.request import Request
+
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
+_NO_BODY_STATUSES = frozenset({204, 304})
+_status_lines: dict[int, bytes] = {}
+_date_second = 0
+_date_header = b""
+
+
+def status_line(status: int) -> bytes:
+    line = _status_lines.get(status)
+    if line is None:
+        line = _status_lines[status] = f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n".encode()
+    return line
+
+
+def date_and_server() -> bytes:
+    """The Date and Server header lines, formatted once per second."""
+    global _date_second, _date_header
+    now = int(time.time())
+    if now != _date_second:
+        _date_second = now
+        _date_header = f"Date: {formatdate(now, usegmt=True)}\r\nServer: Pails\r\n".encode()
+    return _date_header
+
+
+class HeaderInjection(ValueError):
+    """A header name or value holds CR or LF: sending it would split the response."""
+
+
+def header_block(headers: dict[str, str]) -> str:
+    block = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
+    # Each line brings exactly one CR and one LF: any more came from a name or a value.
+    if block.count("\n") != len(headers) or block.count("\r") != len(headers):
+        raise HeaderInjection("a response header holds CR or LF")
+    return block
+
+
+class StreamResponse:
+    """A response whose body the handler writes itself: prepare(), write()..., write_eof()."""
+
+    def __init__(self, *, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.headers: dict[str, str] = dict(headers) if headers else {}
+        self.content_length: int | None = None
+        self.keep_alive = True
+        self._request: Request | None = None
+        self._chunked = False
+        self._finished = False
+
+    @property
+    def prepared(self) -> bool:
+        return self._request is not None
+
+    def force_close(self) -> None:
+        """Close the connection after this response."""
+        self.keep_alive = False
+
+    async def prepare(self, request: Request) -> None:
+        if self._request is not None:
+            return
+        self._request = request
+        head_only = request.method == "HEAD" or self.status in _NO_BODY_STATUSES
+        if self.content_length is not None:
+            self.headers["Content-Length"] = str(self.content_length)
+        elif not head_only:
+            self._chunked = True
+            self.headers["Transfer-Encoding"] = "chunked"
+        request.connection.send_head(self, head_only)
+
+    async def write(self, data: bytes) -> None:
+        assert self._request is not None, "prepare() first"
+        if not data:
+            return
+        connection = self._request.connection
+        if self._chunked:
+            connection.write(b"%x\r\n" % len(data) + data + b"\r\n")
+        else:
+            connection.write(data)
+        await connection.drain()
+
+    async def write_eof(self) -> None:
+        assert self._request is not None, "prepare() first"
+        if self._finished:
+            return
+        self._finished = True
+        if self._chunked:
+            self._request.connection.write(b"0\r\n\r\n")
+        await self._request.connection.drain()
+
+
+class Response(StreamResponse):
+    """A response with its whole body (or none) in memory; the server sends it."""
+
+    def __init__(
+        self,
+        *,
+        status: int = 200,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        super().__init__(status=status, headers=headers)
+        self.body = body or b""
+        if content_type is not None:
+            self.headers["Content-Type"] = content_type
+
+    def serialize(self, head_only: bool, keep_alive: bool) -> bytes:
+        """The whole response as sent: status line, headers, body."""
+        headers = self.headers
+        if self.status not in _NO_BODY_STATUSES and "Content-Length" not in headers:
+            headers["Content-Length"] = str(len(self.body))
+        if not keep_alive:
+            headers["Connection"] = "close"
+        head = status_line(self.status) + date_and_server() + header_block(headers).encode() + b"\r\n"
+        if head_only or not self.body or self.status in _NO_BODY_STATUSES:
+            return head
+        return head + self.body
+
+
+def json_response(data: Any, *, status: int = 200) -> Response:
+    return Response(status=status, body=json.dumps(data).encode(), content_type="application/json")

@@ -1,0 +1,233 @@
+"""The HTTP/1.1 layer on the wire: keep-alive, pipelining, request-head limits, chunked uploads,
+early answers, truncated bodies and garbage, all over raw sockets against a real server."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+
+import pytest
+from botocore.exceptions import ClientError
+from conftest import unique_bucket_name
+from s3util import UNSIGNED, HTTPReader, parse_error, sign, uri_encode
+
+
+def signed_lines(server, method: str, path: str, extra: dict[str, str] | None = None) -> list[str]:
+    headers = sign(
+        method, path, [], {"Host": server.raw.netloc, **(extra or {})}, server.creds, UNSIGNED
+    ).headers
+    return [f"{method} {path} HTTP/1.1"] + [f"{k}: {v}" for k, v in headers.items()]
+
+
+def head_bytes(lines: list[str]) -> bytes:
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def connect(server) -> socket.socket:
+    return socket.create_connection((server.host, server.port), timeout=10)
+
+
+def test_keep_alive_many_requests_on_one_connection(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"hello")
+    path = uri_encode(f"/{bucket}/k", keep_slash=True)
+    with connect(server) as sock:
+        reader = HTTPReader(sock)
+        ids = set()
+        for _ in range(20):
+            sock.sendall(head_bytes(signed_lines(server, "GET", path)))
+            status, headers, body = reader.read_final()
+            assert (status, body) == (200, b"hello")
+            assert "close" not in headers.get("connection", "")
+            ids.add(headers["x-amz-request-id"])
+        assert len(ids) == 20
+
+
+def test_pipelined_requests_are_answered_in_order(server, s3, bucket):
+    for i in range(5):
+        s3.put_object(Bucket=bucket, Key=f"p{i}", Body=f"body-{i}".encode() * (i + 1))
+    wire = b"".join(
+        head_bytes(signed_lines(server, "GET", uri_encode(f"/{bucket}/p{i}", keep_slash=True)))
+        for i in range(5)
+    )
+    with connect(server) as sock:
+        sock.sendall(wire)  # all five before reading any answer
+        reader = HTTPReader(sock)
+        for i in range(5):
+            status, _, body = reader.read_final()
+            assert status == 200 and body == f"body-{i}".encode() * (i + 1)
+
+
+def test_head_response_has_length_but_no_body(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="h", Body=b"x" * 1234)
+    path = uri_encode(f"/{bucket}/h", keep_slash=True)
+    with connect(server) as sock:
+        sock.sendall(head_bytes(signed_lines(server, "HEAD", path)))
+        sock.sendall(head_bytes(signed_lines(server, "GET", path)))
+        reader = HTTPReader(sock)
+        status, headers, body = reader.read_final("HEAD")
+        assert status == 200 and headers["content-length"] == "1234" and body == b""
+        status, headers, body = reader.read_final()  # the next response starts right after the head
+        assert status == 200 and body == b"x" * 1234
+
+
+@pytest.mark.parametrize("size", [70 * 1024, 200 * 1024])
+def test_oversized_request_head_is_refused_with_xml(server, s3, bucket, size):
+    path = uri_encode(f"/{bucket}/big-head", keep_slash=True)
+    lines = [*signed_lines(server, "PUT", path, {"Content-Length": "1"}), f"x-amz-meta-big: {'a' * size}"]
+    with connect(server) as sock:
+        try:
+            sock.sendall(head_bytes(lines) + b"x")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        status, headers, body = HTTPReader(sock).read_final()
+    assert status == 400
+    error = parse_error(body)
+    assert error["Code"] == "RequestHeaderSectionTooLarge" and error.get("RequestId"), body
+    assert headers.get("x-amz-request-id")
+    with pytest.raises(ClientError, match=r"404|Not Found"):
+        s3.head_object(Bucket=bucket, Key="big-head")
+
+
+def test_many_headers_within_the_limit_are_fine(server, s3, bucket):
+    meta = {f"m{i}": "v" * 20 for i in range(60)}
+    s3.put_object(Bucket=bucket, Key="meta", Body=b"x", Metadata=meta)
+    assert s3.head_object(Bucket=bucket, Key="meta")["Metadata"] == meta
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"NOT HTTP AT ALL\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n",
+        b"\x00\x01\x02\r\n\r\n",
+    ],
+    ids=["request-line", "header-line", "binary"],
+)
+def test_garbage_gets_a_400_xml_error_and_the_server_lives_on(server, s3, bucket, garbage):
+    with connect(server) as sock:
+        sock.sendall(garbage)
+        status, headers, body = HTTPReader(sock).read_final()
+        assert status == 400 and parse_error(body)["Code"] == "BadRequest", body
+        assert headers.get("connection") == "close"
+    s3.put_object(Bucket=bucket, Key="alive", Body=b"ok")
+    assert s3.get_object(Bucket=bucket, Key="alive")["Body"].read() == b"ok"
+
+
+def test_chunked_transfer_encoding_body(server, s3, bucket):
+    """A body in HTTP chunked transfer coding (no Content-Length) is decoded: DeleteObjects."""
+    for key in ("c1", "c2"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    xml = b"<Delete><Quiet>true</Quiet><Object><Key>c1</Key></Object><Object><Key>c2</Key></Object></Delete>"
+    path = f"/{bucket}"
+    query = [("delete", "")]
+    headers = sign(
+        "POST",
+        path,
+        query,
+        {"Host": server.raw.netloc, "Transfer-Encoding": "chunked"},
+        server.creds,
+        hashlib.sha256(xml).hexdigest(),
+    ).headers
+    pieces = [xml[i : i + 10] for i in range(0, len(xml), 10)]
+    body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+    with connect(server) as sock:
+        head = [f"POST {path}?delete= HTTP/1.1"] + [f"{k}: {v}" for k, v in headers.items()]
+        sock.sendall(head_bytes(head) + body)
+        status, _, response = HTTPReader(sock).read_final()
+    assert status == 200, response
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+def test_chunked_put_without_length_is_411(server, s3, bucket):
+    """As S3: a PutObject body must come with its length (Content-Length or aws-chunked's
+    x-amz-decoded-content-length)."""
+    path = uri_encode(f"/{bucket}/chunked", keep_slash=True)
+    lines = signed_lines(server, "PUT", path, {"Transfer-Encoding": "chunked"})
+    with connect(server) as sock:
+        sock.sendall(head_bytes(lines) + b"5\r\nhello\r\n0\r\n\r\n")
+        status, _, response = HTTPReader(sock).read_final()
+    assert status == 411 and parse_error(response)["Code"] == "MissingContentLength"
+
+
+def test_early_error_skips_the_unread_body_and_keeps_the_connection(server, s3, bucket):
+    """A PUT refused before its body is read (no such bucket): the next request on the same
+    connection still works, so the server skipped the body it never read."""
+    missing = unique_bucket_name("nobucket")
+    body = b"z" * 300_000
+    put_path = uri_encode(f"/{missing}/k", keep_slash=True)
+    s3.put_object(Bucket=bucket, Key="after", Body=b"fine")
+    get_path = uri_encode(f"/{bucket}/after", keep_slash=True)
+    with connect(server) as sock:
+        lines = signed_lines(server, "PUT", put_path, {"Content-Length": str(len(body))})
+        sock.sendall(head_bytes(lines) + body)
+        reader = HTTPReader(sock)
+        status, _, error = reader.read_final()
+        assert status == 404 and parse_error(error)["Code"] == "NoSuchBucket"
+        sock.sendall(head_bytes(signed_lines(server, "GET", get_path)))
+        status, _, got = reader.read_final()
+        assert (status, got) == (200, b"fine")
+
+
+def test_truncated_body_stores_nothing(server, s3, bucket):
+    path = uri_encode(f"/{bucket}/truncated", keep_slash=True)
+    with connect(server) as sock:
+        lines = signed_lines(server, "PUT", path, {"Content-Length": "100000"})
+        sock.sendall(head_bytes(lines) + b"a" * 40_000)
+        sock.shutdown(socket.SHUT_WR)  # the client gives up half-way
+        try:
+            status, _, body = HTTPReader(sock).read_final()
+        except ConnectionError:
+            status, body = 0, b""
+    assert status in (0, 400), body
+    if status == 400:
+        assert parse_error(body)["Code"] == "IncompleteBody"
+    with pytest.raises(ClientError, match=r"404|Not Found"):
+        s3.head_object(Bucket=bucket, Key="truncated")
+
+
+def test_expect_100_continue_then_body(server, s3, bucket):
+    data = b"q" * 50_000
+    path = uri_encode(f"/{bucket}/expect", keep_slash=True)
+    headers = sign(
+        "PUT",
+        path,
+        [],
+        {"Host": server.raw.netloc, "Content-Length": str(len(data)), "Expect": "100-continue"},
+        server.creds,
+        hashlib.sha256(data).hexdigest(),
+    ).headers
+    with connect(server) as sock:
+        sock.sendall(head_bytes([f"PUT {path} HTTP/1.1"] + [f"{k}: {v}" for k, v in headers.items()]))
+        reader = HTTPReader(sock)
+        status, _ = reader.read_head()
+        assert status == 100
+        sock.sendall(data)
+        status, _, _ = reader.read_final()
+        assert status == 200
+    assert s3.get_object(Bucket=bucket, Key="expect")["Body"].read() == data
+
+
+def test_http_1_0_request_is_answered_and_closed(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="old", Body=b"v1.0")
+    path = uri_encode(f"/{bucket}/old", keep_slash=True)
+    lines = signed_lines(server, "GET", path)
+    lines[0] = f"GET {path} HTTP/1.0"
+    with connect(server) as sock:
+        sock.sendall(head_bytes(lines))
+        status, _, body = HTTPReader(sock).read_final()
+        assert (status, body) == (200, b"v1.0")
+        assert sock.recv(10) == b""  # closed after the answer
+
+
+def test_response_header_injection_is_refused(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="inj", Body=b"x")
+    url = s3.generate_presigned_url(
+        "get_object",
+        Params={"Bucket": bucket, "Key": "inj", "ResponseContentType": "text/plain\r\nSet-Cookie: a=b"},
+    )
+    target = url.split(server.raw.netloc, 1)[1]
+    with connect(server) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {server.raw.netloc}\r\n\r\n".encode())
+        status, headers, _ = HTTPReader(sock).read_final()
+    assert "set-cookie" not in headers
+    assert status in (400, 500)
