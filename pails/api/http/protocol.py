@@ -18,7 +18,7 @@ import httptools
 
 from pails.api.http.body import BodyStream, empty_body
 from pails.api.http.request import Request
-from pails.api.http.response import Response, StreamResponse, date_and_server, header_block, status_line
+from pails.api.http.response import Response, StreamResponse, head_bytes
 
 log = logging.getLogger("pails.http")
 
@@ -83,13 +83,14 @@ class HttpConnection(asyncio.Protocol):
         # the request being parsed
         self._url = b""
         self._raw: list[tuple[bytes, bytes]] = []
-        self._in_head = False
-        self._head_bytes = 0
+        self._in_body = False
         self._head_wire = 0
         self._body: BodyStream | None = None
         # requests parsed and waiting, and the task answering them
         self._pending: deque[Request] = deque()
-        self._task: asyncio.Task[None] | None = None
+        self._busy = False
+        """A task is answering this connection's requests."""
+        self._task: asyncio.Task[None] | None = None  # a strong reference while it runs
         self._reading_paused = False
         self._pipeline_paused = False
         self._write_paused = False
@@ -130,8 +131,8 @@ class HttpConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._last_activity = time.monotonic()
-        if self._in_head:
-            # httptools buffers a header until it is complete: bound what it may hold.
+        if not self._in_body:
+            # httptools buffers a request head until it is complete: bound what it may hold.
             self._head_wire += len(data)
             if self._head_wire > 2 * self._limits.head:
                 self._reject("header-too-large")
@@ -164,54 +165,41 @@ class HttpConnection(asyncio.Protocol):
 
     # httptools callbacks
 
-    def on_message_begin(self) -> None:
-        self._url = b""
-        self._raw = []
-        self._in_head = True
-        self._head_bytes = 0
-        self._head_wire = 0
-
     def on_url(self, url: bytes) -> None:
         self._url += url
-        self._count_head(len(url))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._raw.append((name, value))
-        self._count_head(len(name) + len(value) + 4)
-
-    def _count_head(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > self._limits.head:
-            raise _Rejected("header-too-large")
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
-        parser = self._parser
-        raw = [
-            (n.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape")) for n, v in self._raw
-        ]
-        lower = {name.lower(): value for name, value in raw}
-        if len(lower) != len(raw):
+        raw, url = self._raw, self._url
+        self._raw, self._url = [], b""
+        if len(url) + sum([len(n) + len(v) + 4 for n, v in raw]) > self._limits.head:
+            raise _Rejected("header-too-large")
+        lower = {n.lower().decode("latin-1"): v.decode("utf-8", "surrogateescape") for n, v in raw}
+        if len(lower) != len(raw):  # a repeated header: its values joined, in order
             lower = {}
-            for name, value in raw:
-                key = name.lower()
+            for n, v in raw:
+                key, value = n.lower().decode("latin-1"), v.decode("utf-8", "surrogateescape")
                 lower[key] = f"{lower[key]},{value}" if key in lower else value
         if "content-length" in lower or "transfer-encoding" in lower:
             body = self._body = BodyStream(self, self._limits.body_buffer)
+            self._in_body = True
         else:
             body = _EMPTY
-            self._body = None
+        parser = self._parser
         request = Request(
             self,
             parser.get_method().decode("ascii", "replace"),
-            self._url.decode("utf-8", "surrogateescape"),
+            url.decode("utf-8", "surrogateescape"),
             raw,
             lower,
             body,
             parser.should_keep_alive(),
             parser.get_http_version(),
         )
-        if self._task is None:
+        if not self._busy:
+            self._busy = True
             self._task = self._loop.create_task(self._answer(request))
         else:
             self._pending.append(request)
@@ -224,6 +212,8 @@ class HttpConnection(asyncio.Protocol):
             self._body.feed(data)
 
     def on_message_complete(self) -> None:
+        self._in_body = False
+        self._head_wire = 0
         if self._body is not None:
             self._body.feed_eof()
             self._body = None
@@ -266,9 +256,7 @@ class HttpConnection(asyncio.Protocol):
         headers = response.headers
         if not response.keep_alive:
             headers["Connection"] = "close"
-        self.write(
-            status_line(response.status) + date_and_server() + header_block(headers).encode() + b"\r\n"
-        )
+        self.write(head_bytes(response.status, headers))
 
     # answering
 
@@ -285,8 +273,7 @@ class HttpConnection(asyncio.Protocol):
                 self._pipeline_paused = False
                 if not self._reading_paused:
                     self._resume_transport()
-        self._task = None
-        self._last_activity = time.monotonic()
+        self._busy = False
 
     async def _answer_one(self, request: Request) -> bool:
         """Run the handler and send its response; whether the connection can carry on."""
@@ -329,7 +316,7 @@ class HttpConnection(asyncio.Protocol):
         """Answer a request that cannot be parsed, unless a response is under way, and close."""
         if self._closed:
             return
-        if self._task is None:
+        if not self._busy:
             response = self._render_error(kind)
             response.force_close()
             self._transport.write(response.serialize(False, False))  # type: ignore[union-attr]
@@ -346,7 +333,7 @@ class HttpConnection(asyncio.Protocol):
         if self._closed:
             return
         idle = time.monotonic() - self._last_activity
-        if self._task is None and idle >= self._limits.idle_timeout:
+        if not self._busy and idle >= self._limits.idle_timeout:
             self._close()
             return
         self._idle_timer = self._loop.call_later(max(1.0, self._limits.idle_timeout - idle), self._check_idle)
@@ -357,7 +344,7 @@ class HttpConnection(asyncio.Protocol):
 
     def close_when_idle(self) -> None:
         """Shutting down: close now if no request is being answered, else after the answer."""
-        if self._task is None:
+        if not self._busy:
             self._close()
         else:
             for request in self._pending:

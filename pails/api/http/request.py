@@ -32,7 +32,7 @@ class Request:
         connection: HttpConnection,
         method: str,
         raw_path: str,
-        raw_headers: list[tuple[str, str]],
+        raw_headers: list[tuple[bytes, bytes]],
         lower_headers: dict[str, str],
         content: BodyStream,
         keep_alive: bool,
@@ -55,7 +55,11 @@ class Request:
     def headers(self) -> CIMultiDictProxy[str]:
         """Case-insensitive, repeated headers kept apart (built on first use)."""
         if self._headers is None:
-            self._headers = CIMultiDictProxy(CIMultiDict(self.raw_headers))
+            self._headers = CIMultiDictProxy(
+                CIMultiDict(
+                    [(n.decode("latin-1"), v.decode("utf-8", "surrogateescape")) for n, v in self.raw_headers]
+                )
+            )
         return self._headers
 
     @property

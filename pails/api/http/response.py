@@ -39,12 +39,13 @@ class HeaderInjection(ValueError):
     """A header name or value holds CR or LF: sending it would split the response."""
 
 
-def header_block(headers: dict[str, str]) -> str:
-    block = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
-    # Each line brings exactly one CR and one LF: any more came from a name or a value.
-    if block.count("\n") != len(headers) or block.count("\r") != len(headers):
+def head_bytes(status: int, headers: dict[str, str]) -> bytes:
+    """Status line, Date and Server, the headers and the blank line that ends them."""
+    block = "\r\n".join(map(": ".join, headers.items()))
+    # Lines are joined by exactly one CR LF: any other CR or LF came from a name or a value.
+    if block.count("\n") != len(headers) - 1 or block.count("\r") != len(headers) - 1:
         raise HeaderInjection("a response header holds CR or LF")
-    return block
+    return status_line(status) + date_and_server() + block.encode() + b"\r\n\r\n"
 
 
 class StreamResponse:
@@ -52,7 +53,8 @@ class StreamResponse:
 
     def __init__(self, *, status: int = 200, headers: dict[str, str] | None = None) -> None:
         self.status = status
-        self.headers: dict[str, str] = dict(headers) if headers else {}
+        self.headers: dict[str, str] = {} if headers is None else headers
+        """The response's own dict (a dict passed in is used, not copied)."""
         self.content_length: int | None = None
         self.keep_alive = True
         self._request: Request | None = None
@@ -123,7 +125,7 @@ class Response(StreamResponse):
             headers["Content-Length"] = str(len(self.body))
         if not keep_alive:
             headers["Connection"] = "close"
-        head = status_line(self.status) + date_and_server() + header_block(headers).encode() + b"\r\n"
+        head = head_bytes(self.status, headers)
         if head_only or not self.body or self.status in _NO_BODY_STATUSES:
             return head
         return head + self.body
