@@ -231,3 +231,28 @@ def test_response_header_injection_is_refused(server, s3, bucket):
         status, headers, _ = HTTPReader(sock).read_final()
     assert "set-cookie" not in headers
     assert status in (400, 500)
+
+
+def test_expect_100_continue_on_a_configuration_body(server, s3, bucket):
+    """Any handler that reads the body tells the waiting client to send it (here DeleteObjects)."""
+    s3.put_object(Bucket=bucket, Key="gone", Body=b"x")
+    xml = b"<Delete><Object><Key>gone</Key></Object></Delete>"
+    path = f"/{bucket}"
+    headers = sign(
+        "POST",
+        path,
+        [("delete", "")],
+        {"Host": server.raw.netloc, "Content-Length": str(len(xml)), "Expect": "100-continue"},
+        server.creds,
+        hashlib.sha256(xml).hexdigest(),
+    ).headers
+    with connect(server) as sock:
+        sock.sendall(
+            head_bytes([f"POST {path}?delete= HTTP/1.1"] + [f"{k}: {v}" for k, v in headers.items()])
+        )
+        reader = HTTPReader(sock)
+        status, _ = reader.read_head()
+        assert status == 100
+        sock.sendall(xml)
+        status, _, body = reader.read_final()
+        assert status == 200 and b"<Deleted>" in body, body

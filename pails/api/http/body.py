@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 DEFAULT_LIMIT = 1 << 20
@@ -34,6 +34,7 @@ class BodyStream:
         "_paused",
         "_size",
         "_waiter",
+        "before_first_wait",
         "received",
     )
 
@@ -49,6 +50,8 @@ class BodyStream:
         self._discarding = False
         self.received = 0
         """Bytes of body received so far (discarded ones included)."""
+        self.before_first_wait: Callable[[], None] | None = None
+        """Called once, when a reader first waits for data (sends "100 Continue" when expected)."""
 
     # the connection's side
 
@@ -101,6 +104,9 @@ class BodyStream:
     async def _wait(self) -> None:
         if self._exception is not None:
             raise self._exception
+        if self.before_first_wait is not None:
+            hook, self.before_first_wait = self.before_first_wait, None
+            hook()
         waiter = self._waiter = asyncio.get_running_loop().create_future()
         try:
             await waiter

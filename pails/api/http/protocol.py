@@ -198,6 +198,8 @@ class HttpConnection(asyncio.Protocol):
             parser.should_keep_alive(),
             parser.get_http_version(),
         )
+        if body is not _EMPTY and lower.get("expect", "").lower() == "100-continue":
+            body.before_first_wait = request.send_continue  # a handler reading the body wants it
         if not self._busy:
             self._busy = True
             self._task = self._loop.create_task(self._answer(request))
