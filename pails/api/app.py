@@ -212,7 +212,7 @@ class S3Application:
 
     async def _plain(self, path: str) -> web.Response:
         if path == "/metrics":
-            return web.Response(body=self.services.metrics.render(), content_type="text/plain")
+            return web.Response(body=await self.services.metrics.scrape(), content_type="text/plain")
         if path == "/health/ready" and not self.services.ready:
             return web.json_response({"status": "starting"}, status=503)
         if path == "/health/ready" and self.services.metadata_ping is not None:
