@@ -29,6 +29,7 @@ from pails.iam.credentials import Identity, IdentityKind
 from pails.iam.policy import (
     Decision,
     Effect,
+    IdentityPlan,
     Policy,
     PolicyKind,
     RequestContext,
@@ -36,6 +37,7 @@ from pails.iam.policy import (
     Statement,
     evaluate,
     evaluate_cross_account,
+    identity_plan,
 )
 from pails.iam.public import PublicAccessBlock, policy_is_public
 from pails.meta.models import Bucket
@@ -110,6 +112,14 @@ class _Caller:
     policies: tuple[tuple[Policy, PolicyKind], ...]
     session_policy: tuple[tuple[Policy, PolicyKind], ...]
     tests_object_tags: bool  # an identity policy tests s3:ExistingObjectTag/<key>
+    plans: dict[str, IdentityPlan | None]  # by action (see identity_plan)
+
+    def plan(self, action: str) -> IdentityPlan | None:
+        try:
+            return self.plans[action]
+        except KeyError:
+            plan = self.plans[action] = identity_plan([policy for policy, _ in self.policies], action)
+            return plan
 
 
 _CALLERS: dict[int, _Caller] = {}
@@ -134,6 +144,7 @@ def _caller(identity: Identity) -> _Caller:
         tuple((p, PolicyKind.IDENTITY) for p in identity.policies),
         () if identity.session_policy is None else ((identity.session_policy, PolicyKind.IDENTITY),),
         policies_mention(identity.policies, "s3:existingobjecttag/"),
+        {},
     )
     if len(_CALLERS) >= _MAX_CALLERS:
         _CALLERS.clear()
@@ -225,8 +236,12 @@ def decide(
         principal = caller.principal
         identity_allow = identity.is_root
         if caller.policies:
-            ctx = RequestContext(principal, access.action, access.resource, keys)
-            verdict = evaluate(caller.policies, ctx)
+            plan = caller.plan(access.action)
+            if plan is not None:
+                verdict = plan.decide(access.resource)
+            else:
+                ctx = RequestContext(principal, access.action, access.resource, keys)
+                verdict = evaluate(caller.policies, ctx)
             if verdict is Decision.EXPLICIT_DENY:
                 return verdict
             identity_allow = identity_allow or verdict is Decision.ALLOW

@@ -659,6 +659,47 @@ def _tally(policies: Sequence[tuple[Policy, PolicyKind]], ctx: RequestContext) -
     return deny, identity_allow, resource_allow
 
 
+@dataclass(frozen=True, slots=True)
+class IdentityPlan:
+    """How identity policies answer one action when none of the statements naming it tests a
+    condition or a policy variable: by the resource alone, with one regex per effect."""
+
+    deny: re.Pattern[str] | None
+    allow: re.Pattern[str] | None
+
+    def decide(self, resource: str) -> Decision:
+        """`evaluate` of the identity policies for this action on `resource`."""
+        if self.deny is not None and self.deny.fullmatch(resource) is not None:
+            return Decision.EXPLICIT_DENY
+        if self.allow is not None and self.allow.fullmatch(resource) is not None:
+            return Decision.ALLOW
+        return Decision.IMPLICIT_DENY
+
+
+def identity_plan(policies: Sequence[Policy], action: str) -> IdentityPlan | None:
+    """The IdentityPlan of identity policies for `action`, or None when a statement naming it
+    has a condition, a NotResource or a policy variable (then `evaluate` them)."""
+    found: dict[Effect, list[re.Pattern[str]]] = {Effect.DENY: [], Effect.ALLOW: []}
+    for policy in policies:
+        for statement in policy.statements_for(action):
+            if statement.conditions or statement.resources is None:
+                return None
+            regexes = _fixed_resource_regexes(statement.resources, policy.variables)
+            if regexes is None:
+                return None
+            found[statement.effect].extend(regexes)
+    everything = found[Effect.DENY] + found[Effect.ALLOW]
+    if any(regex.flags != everything[0].flags for regex in everything):
+        return None
+    return IdentityPlan(_any_of(found[Effect.DENY]), _any_of(found[Effect.ALLOW]))
+
+
+def _any_of(regexes: list[re.Pattern[str]]) -> re.Pattern[str] | None:
+    if len(regexes) <= 1:
+        return regexes[0] if regexes else None
+    return re.compile("|".join(f"(?:{regex.pattern})" for regex in regexes), regexes[0].flags)
+
+
 def evaluate(policies: Sequence[tuple[Policy, PolicyKind]], ctx: RequestContext) -> Decision:
     """Same-account evaluation (also the anonymous case): explicit Deny anywhere wins; else an
     identity-policy Allow or a resource-policy Allow naming the caller allows; else implicit deny.
