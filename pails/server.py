@@ -83,8 +83,9 @@ async def serve(
     peers: Peers | None = None
     if workers > 1 and run_dir is not None:
         peers = services.peers = Peers(run_dir, worker, workers)
-        await peers.start(gc, services.access.cache.forget, services.credentials.invalidate)
+        await peers.start(gc, services.access.cache.forget, services.credentials.invalidate, metrics.fold)
         services.access.cache.on_invalidate = peers.forget_bucket
+        metrics.before_scrape = peers.fold_metrics
         services.credentials.on_invalidate = peers.forget_credentials
     http = await start_http(services, settings, reuse_port=workers > 1)
     services.ready = True
@@ -101,6 +102,7 @@ async def serve(
         with contextlib.suppress(asyncio.CancelledError):
             await gc_task
         await http.close()
+        metrics.fold()  # with several workers, the shared files outlive this one
         if peers is not None:
             await peers.stop()
         await services.access.close()
@@ -135,7 +137,7 @@ async def build_services(
         credentials=credentials,
         iam=IdentityService(credentials),
         sts=StsService(credentials, min_duration=settings.sts_min_duration_seconds),
-        buckets=BucketService(meta, settings.region),
+        buckets=BucketService(meta, settings.region, access),
         objects=ObjectService(meta, chunks),
         multipart=MultipartService(meta, chunks),
         copies=CopyService(meta),

@@ -210,7 +210,7 @@ class S3Application:
 
     async def _plain(self, path: str) -> Response:
         if path == "/metrics":
-            return Response(body=self.services.metrics.render(), content_type="text/plain")
+            return Response(body=await self.services.metrics.scrape(), content_type="text/plain")
         if path == "/health/ready" and not self.services.ready:
             return json_response({"status": "starting"}, status=503)
         if path == "/health/ready" and self.services.metadata_ping is not None:

@@ -10,19 +10,82 @@ allow the request: the common paths never touch the database for a decision.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, ItemsView, Iterator, Mapping
 from datetime import UTC, datetime
+from functools import partial
 
 from pails.api.context import RequestContext
 from pails.errors import S3Error
 from pails.iam.acl import Acl, AclError, from_headers, object_acl_covers, private
 from pails.iam.actions import Access, bucket_arn, required
-from pails.iam.authorizer import BucketAuth, decide, identity_keys, policies_mention
+from pails.iam.authorizer import BucketAuth, caller_keys, decide, tests_existing_object_tags
+from pails.iam.cache import MISS
 from pails.iam.policy import Decision
 from pails.meta.models import ObjectVersion
 
 # Operations that need no bucket (ListBuckets) or whose bucket does not exist yet (CreateBucket).
 _BUCKETLESS = frozenset({"ListBuckets", "CreateBucket"})
+_COPIES = frozenset({"CopyObject", "UploadPartCopy"})
+
+Keys = Mapping[str, tuple[str, ...]]
+
+
+class LazyKeys(Mapping[str, tuple[str, ...]]):
+    """Condition keys gathered by `gather` when first read: most decisions read none (the bucket
+    owner without a policy in the way), so most requests never format aws:CurrentTime."""
+
+    __slots__ = ("_gather", "_keys")
+
+    def __init__(self, gather: Callable[[], Keys]) -> None:
+        self._gather = gather
+        self._keys: Keys | None = None
+
+    def _all(self) -> Keys:
+        keys = self._keys
+        if keys is None:
+            keys = self._keys = self._gather()
+        return keys
+
+    def __getitem__(self, key: str) -> tuple[str, ...]:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def items(self) -> ItemsView[str, tuple[str, ...]]:
+        return self._all().items()
+
+
+def _merged(*parts: Keys) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for part in parts:
+        out.update(part)
+    return out
+
+
+class _Clock:
+    """aws:CurrentTime and aws:EpochTime, formatted once per second."""
+
+    __slots__ = ("current", "epoch", "second")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.current: tuple[str, ...] = ()
+        self.epoch: tuple[str, ...] = ()
+
+    def keys(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        second = int(time.time())
+        if second != self.second:
+            self.current = (datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),)
+            self.epoch = (str(second),)
+            self.second = second
+        return self.current, self.epoch
+
+
+_clock = _Clock()
 
 
 def signature_version(ctx: RequestContext) -> str | None:
@@ -36,12 +99,10 @@ def signature_version(ctx: RequestContext) -> str | None:
 
 def request_keys(ctx: RequestContext, auth_type: str | None = None) -> dict[str, tuple[str, ...]]:
     """The global condition keys of the request (aws:* and the s3: auth keys)."""
-    now = time.time()
-    keys = identity_keys(ctx.identity)
+    keys = dict(caller_keys(ctx.identity))
     keys["aws:sourceip"] = (ctx.request.remote or "",)
     keys["aws:securetransport"] = ("true" if ctx.request.secure else "false",)
-    keys["aws:currenttime"] = (datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),)
-    keys["aws:epochtime"] = (str(int(now)),)
+    keys["aws:currenttime"], keys["aws:epochtime"] = _clock.keys()
     version = signature_version(ctx)
     if version is not None:
         keys["s3:signatureversion"] = (version,)
@@ -53,8 +114,10 @@ def request_keys(ctx: RequestContext, auth_type: str | None = None) -> dict[str,
 
 
 def _copy_source(ctx: RequestContext) -> tuple[str, str, str | None] | None:
+    if ctx.endpoint.operation not in _COPIES:
+        return None
     value = ctx.request.headers.get("x-amz-copy-source")
-    if value is None or ctx.endpoint.operation not in ("CopyObject", "UploadPartCopy"):
+    if value is None:
         return None
     from pails.api.handlers.copy import parse_copy_source
 
@@ -71,35 +134,33 @@ async def authorize(ctx: RequestContext) -> None:
     )
     if not accesses:
         return  # authorized by the handler, per key
-    base = request_keys(ctx)
+    base = LazyKeys(partial(request_keys, ctx))
     for access in accesses:
         if not await allowed(ctx, access, base):
             raise S3Error("AccessDenied")
 
 
-async def allowed(
-    ctx: RequestContext, access: Access, base: Mapping[str, tuple[str, ...]] | None = None
-) -> bool:
+async def allowed(ctx: RequestContext, access: Access, base: Keys | None = None) -> bool:
     """Whether the caller has `access` (True for a bucket that does not exist: see authorize)."""
-    keys = dict(base if base is not None else request_keys(ctx))
-    keys.update(access.keys)
+    if base is None:
+        base = LazyKeys(partial(request_keys, ctx))
+    keys = LazyKeys(partial(_merged, base, access.keys)) if access.keys else base
     identity = ctx.identity
-    if ctx.endpoint.operation in _BUCKETLESS and access.bucket == ctx.endpoint.bucket:
+    if access.bucket == ctx.endpoint.bucket and ctx.endpoint.operation in _BUCKETLESS:
         return decide(identity, access, None, keys) is Decision.ALLOW
     assert access.bucket is not None
-    bucket = await ctx.services.access.bucket(access.bucket)
+    bucket: BucketAuth | None = ctx.services.access.cache.peek(access.bucket)
+    if bucket is MISS:
+        bucket = await ctx.services.access.bucket(access.bucket)
     if bucket is None:
         return True
     obj: ObjectVersion | None = None
     fetched = False
-    if access.on_object and (
-        bucket.mentions_existing_object_tags
-        or (identity is not None and policies_mention(identity.policies, "s3:existingobjecttag/"))
-    ):
+    if access.on_object and (bucket.mentions_existing_object_tags or tests_existing_object_tags(identity)):
         obj, fetched = await _object(ctx, bucket, access), True
-        if obj is not None:
-            for name, value in obj.tags.items():
-                keys[f"s3:existingobjecttag/{name}".lower()] = (value,)
+        if obj is not None and obj.tags:
+            tags = {f"s3:existingobjecttag/{name}".lower(): (value,) for name, value in obj.tags.items()}
+            keys = LazyKeys(partial(_merged, keys, tags))
     verdict = decide(identity, access, bucket, keys)
     if verdict is not Decision.IMPLICIT_DENY or not access.on_object or not object_acl_covers(access.action):
         return verdict is Decision.ALLOW

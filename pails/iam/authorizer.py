@@ -29,6 +29,7 @@ from pails.iam.credentials import Identity, IdentityKind
 from pails.iam.policy import (
     Decision,
     Effect,
+    IdentityPlan,
     Policy,
     PolicyKind,
     RequestContext,
@@ -36,8 +37,10 @@ from pails.iam.policy import (
     Statement,
     evaluate,
     evaluate_cross_account,
+    identity_plan,
 )
 from pails.iam.public import PublicAccessBlock, policy_is_public
+from pails.meta.models import Bucket
 
 # Actions the bucket owner's root keeps even when its own bucket policy denies them.
 _OWNER_REPAIR_ACTIONS = frozenset({"s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"})
@@ -57,6 +60,8 @@ class BucketAuth:
     acl: Acl
     pab: PublicAccessBlock | None
     policy_text: str | None = None
+    row: Bucket | None = None
+    """The bucket's metadata row as loaded with the rest (BucketService serves it from here)."""
 
     @cached_property
     def deny_policy(self) -> Policy | None:
@@ -93,23 +98,81 @@ def role_arn(assumed_role_arn: str) -> str:
     return f"arn:{parts[1]}:iam::{parts[4]}:role/{role}"
 
 
-def principal_of(identity: Identity | None) -> RequestPrincipal:
-    if identity is None:
-        return RequestPrincipal.anonymous()
+_ANONYMOUS = RequestPrincipal.anonymous()
+_ANONYMOUS_KEYS: Mapping[str, tuple[str, ...]] = {"aws:principaltype": ("Anonymous",)}
+
+
+@dataclass(frozen=True, slots=True)
+class _Caller:
+    """What authorization derives from an identity, once per Identity object."""
+
+    identity: Identity  # held so that its id() is not reused while this entry lives
+    principal: RequestPrincipal
+    keys: Mapping[str, tuple[str, ...]]
+    policies: tuple[tuple[Policy, PolicyKind], ...]
+    session_policy: tuple[tuple[Policy, PolicyKind], ...]
+    tests_object_tags: bool  # an identity policy tests s3:ExistingObjectTag/<key>
+    plans: dict[str, IdentityPlan | None]  # by action (see identity_plan)
+
+    def plan(self, action: str) -> IdentityPlan | None:
+        try:
+            return self.plans[action]
+        except KeyError:
+            plan = self.plans[action] = identity_plan([policy for policy, _ in self.policies], action)
+            return plan
+
+
+_CALLERS: dict[int, _Caller] = {}
+_MAX_CALLERS = 4096
+
+
+def _caller(identity: Identity) -> _Caller:
+    # Identities are immutable and the credential cache hands out the same object for a while:
+    # keyed by id(), checked by identity (the entry keeps the object alive, so the id is not reused).
+    caller = _CALLERS.get(id(identity))
+    if caller is not None and caller.identity is identity:
+        return caller
     arn = identity.arn or f"arn:aws:iam::{identity.account_id}:root"
-    return RequestPrincipal(
-        arn=arn,
-        account=identity.account_id,
-        canonical_user=identity.canonical_id if identity.is_root else None,
+    caller = _Caller(
+        identity,
+        RequestPrincipal(
+            arn=arn,
+            account=identity.account_id,
+            canonical_user=identity.canonical_id if identity.is_root else None,
+        ),
+        _identity_keys(identity, arn),
+        tuple((p, PolicyKind.IDENTITY) for p in identity.policies),
+        () if identity.session_policy is None else ((identity.session_policy, PolicyKind.IDENTITY),),
+        policies_mention(identity.policies, "s3:existingobjecttag/"),
+        {},
     )
+    if len(_CALLERS) >= _MAX_CALLERS:
+        _CALLERS.clear()
+    _CALLERS[id(identity)] = caller
+    return caller
+
+
+def principal_of(identity: Identity | None) -> RequestPrincipal:
+    return _ANONYMOUS if identity is None else _caller(identity).principal
+
+
+def tests_existing_object_tags(identity: Identity | None) -> bool:
+    """Whether the caller's identity policies test s3:ExistingObjectTag/<key>."""
+    return identity is not None and _caller(identity).tests_object_tags
+
+
+def caller_keys(identity: Identity | None) -> Mapping[str, tuple[str, ...]]:
+    """The aws:* keys that describe the caller (shared: do not modify)."""
+    return _ANONYMOUS_KEYS if identity is None else _caller(identity).keys
 
 
 def identity_keys(identity: Identity | None) -> dict[str, tuple[str, ...]]:
-    """The aws:* keys that describe the caller."""
-    if identity is None:
-        return {"aws:principaltype": ("Anonymous",)}
+    """The aws:* keys that describe the caller (a new dict)."""
+    return dict(caller_keys(identity))
+
+
+def _identity_keys(identity: Identity, arn: str) -> dict[str, tuple[str, ...]]:
     keys: dict[str, tuple[str, ...]] = {"aws:principalaccount": (identity.account_id,)}
-    arn = identity.arn or f"arn:aws:iam::{identity.account_id}:root"
     if identity.kind is IdentityKind.ASSUMED_ROLE:
         keys["aws:principalarn"] = (role_arn(arn),)
         keys["aws:principaltype"] = ("AssumedRole",)
@@ -162,19 +225,32 @@ def decide(
     object_acl: Acl | None = None,
 ) -> Decision:
     """May `identity` (None: anonymous) have `access`? `bucket` is None for ListBuckets/CreateBucket
-    (only identity policies apply); `object_acl` is the target object's ACL when it is known."""
-    ctx = RequestContext(principal_of(identity), access.action, access.resource, keys)
-    identity_allow = identity is not None and identity.is_root
-    if identity is not None and identity.policies:
-        verdict = evaluate([(p, PolicyKind.IDENTITY) for p in identity.policies], ctx)
-        if verdict is Decision.EXPLICIT_DENY:
-            return verdict
-        identity_allow = identity_allow or verdict is Decision.ALLOW
-    if identity is not None and identity.session_policy is not None:
-        verdict = evaluate([(identity.session_policy, PolicyKind.IDENTITY)], ctx)
-        if verdict is Decision.EXPLICIT_DENY:
-            return verdict
-        identity_allow = identity_allow and verdict is Decision.ALLOW
+    (only identity policies apply); `object_acl` is the target object's ACL when it is known.
+    `keys` is read only when a policy statement tests a condition key or a policy variable."""
+    ctx: RequestContext | None = None  # made when a policy is evaluated
+    if identity is None:
+        principal = _ANONYMOUS
+        identity_allow = False
+    else:
+        caller = _caller(identity)
+        principal = caller.principal
+        identity_allow = identity.is_root
+        if caller.policies:
+            plan = caller.plan(access.action)
+            if plan is not None:
+                verdict = plan.decide(access.resource)
+            else:
+                ctx = RequestContext(principal, access.action, access.resource, keys)
+                verdict = evaluate(caller.policies, ctx)
+            if verdict is Decision.EXPLICIT_DENY:
+                return verdict
+            identity_allow = identity_allow or verdict is Decision.ALLOW
+        if caller.session_policy:
+            ctx = ctx or RequestContext(principal, access.action, access.resource, keys)
+            verdict = evaluate(caller.session_policy, ctx)
+            if verdict is Decision.EXPLICIT_DENY:
+                return verdict
+            identity_allow = identity_allow and verdict is Decision.ALLOW
     if bucket is None:
         return Decision.ALLOW if identity_allow else Decision.IMPLICIT_DENY
 
@@ -184,10 +260,14 @@ def decide(
     if (owner_root or (same_account and identity_allow)) and access.action not in _OWNER_REPAIR_ACTIONS:
         # Allowed unless a Deny matches: the Allow statements cannot change the answer.
         denies = bucket.deny_policy
-        if denies is not None and evaluate([(denies, PolicyKind.RESOURCE)], ctx) is Decision.EXPLICIT_DENY:
+        if denies is None or not denies.statements_for(access.action):
+            return Decision.ALLOW
+        ctx = ctx or RequestContext(principal, access.action, access.resource, keys)
+        if evaluate([(denies, PolicyKind.RESOURCE)], ctx) is Decision.EXPLICIT_DENY:
             return Decision.EXPLICIT_DENY
         return Decision.ALLOW
     if bucket.policy is not None:
+        ctx = ctx or RequestContext(principal, access.action, access.resource, keys)
         verdict = evaluate([(bucket.policy, PolicyKind.RESOURCE)], ctx)
         if verdict is Decision.EXPLICIT_DENY:
             if not (owner_root and access.action in _OWNER_REPAIR_ACTIONS):

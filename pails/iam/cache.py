@@ -36,6 +36,9 @@ _REDIS_ENTRY_SECONDS = 10  # bounds how long a value written by a racing reader 
 _RETRY_SECONDS = 2.0  # after a Redis failure, the database alone for this long
 _REDIS_TIMEOUT = 0.25
 
+MISS: Any = object()
+"""BucketCache.peek's answer when the entry is absent or expired."""
+
 
 def encode_access(access: BucketAccess | None) -> str:
     if access is None:
@@ -143,12 +146,18 @@ class BucketCache:
             return self._shared_ttl
         return self._ttl
 
-    async def get(self, name: str) -> Any:
-        now = time.monotonic()
+    def peek(self, name: str) -> Any:
+        """The live entry of `name`, or MISS (then `get` loads it)."""
         entry = self._entries.get(name)
-        if entry is not None and entry[1] > now:
+        if entry is not None and entry[1] > time.monotonic():
             self._entries.move_to_end(name)
             return entry[0]
+        return MISS
+
+    async def get(self, name: str) -> Any:
+        value = self.peek(name)
+        if value is not MISS:
+            return value
         epoch = self._epoch.get(name, 0)
         access = await self._fetch(name)
         value = self._build(access)

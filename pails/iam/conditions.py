@@ -261,6 +261,14 @@ def parse_date(text: str) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+@lru_cache(maxsize=1024)
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
 def parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     try:
         return ipaddress.ip_network(text.strip(), strict=False)
@@ -335,9 +343,8 @@ def _matcher(spec: OperatorSpec, value: str, lookup: Lookup | None) -> Matcher:
         def ip(c: str) -> bool:
             if network is None:
                 return False
-            try:
-                address = ipaddress.ip_address(c.strip())
-            except ValueError:
+            address = _address(c)
+            if address is None:
                 return False
             if address in network:
                 return True
@@ -361,29 +368,53 @@ def evaluate_condition(
     - `variables` (policy Version 2012-10-17) enables `${...}` in string and ARN values; a variable
       without a value raises Unresolved.
     """
+    return compile_condition(operator, key, values, variables)(lookup)
+
+
+def _no_lookup(key: str) -> tuple[str, ...] | None:
+    return None
+
+
+@lru_cache(maxsize=8192)
+def compile_condition(
+    operator: str, key: str, values: tuple[str, ...], variables: bool
+) -> Callable[[Lookup], bool]:
+    """evaluate_condition's test with the policy values parsed once (values that hold a policy
+    variable are substituted at each evaluation)."""
     spec = parse_operator(operator)
-    present = lookup(key)
-    if present is not None and not present:
-        present = None if spec.qualifier != "ForAllValues" else present
-    if spec.family == "null":
-        absent = present is None
-        return any((v.lower() == "true") == absent for v in values)
-    if present is None:
+    substituting = variables and spec.variables
+    fixed: list[Matcher] | None = None
+    if not (substituting and any(has_variables(v) for v in values)):
+        # Without variables a lookup is never called, but it still selects how `${...}` is read.
+        fixed = [_matcher(spec, v, _no_lookup if substituting else None) for v in values]
+
+    def test(lookup: Lookup) -> bool:
+        present = lookup(key)
+        if present is not None and not present:
+            present = None if spec.qualifier != "ForAllValues" else present
+        if spec.family == "null":
+            absent = present is None
+            return any((v.lower() == "true") == absent for v in values)
+        if present is None:
+            if spec.qualifier == "ForAllValues":
+                return True
+            if spec.qualifier == "ForAnyValue":
+                return spec.if_exists
+            return spec.if_exists or spec.negated
+        matchers = fixed if fixed is not None else [_matcher(spec, v, lookup) for v in values]
+
+        def satisfied(c: str) -> bool:
+            hit = any(m(c) for m in matchers)
+            return not hit if spec.negated else hit
+
         if spec.qualifier == "ForAllValues":
-            return True
+            return all(satisfied(c) for c in present)
         if spec.qualifier == "ForAnyValue":
-            return spec.if_exists
-        return spec.if_exists or spec.negated
-    substitution = lookup if (variables and spec.variables) else None
-    matchers = [_matcher(spec, v, substitution) for v in values]
+            return any(satisfied(c) for c in present)
+        for c in present:
+            for m in matchers:
+                if m(c):
+                    return not spec.negated
+        return spec.negated
 
-    def satisfied(c: str) -> bool:
-        hit = any(m(c) for m in matchers)
-        return not hit if spec.negated else hit
-
-    if spec.qualifier == "ForAllValues":
-        return all(satisfied(c) for c in present)
-    if spec.qualifier == "ForAnyValue":
-        return any(satisfied(c) for c in present)
-    hit = any(m(c) for c in present for m in matchers)
-    return not hit if spec.negated else hit
+    return test

@@ -19,8 +19,8 @@ from __future__ import annotations
 import enum
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -149,6 +149,20 @@ class Policy:
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), separators=(",", ":"))
+
+    def statements_for(self, action: str) -> tuple[Statement, ...]:
+        """The statements whose Action/NotAction admits `action` (remembered per action: a
+        request's action comes from a fixed table, so there are few)."""
+        by_action: dict[str, tuple[Statement, ...]] | None = self.__dict__.get("_by_action")
+        if by_action is None:
+            by_action = {}
+            object.__setattr__(self, "_by_action", by_action)  # not a field: eq, hash, replace ignore it
+        found = by_action.get(action)
+        if found is None:
+            found = tuple(st for st in self.statements if _action_applies(st, action))
+            if len(by_action) < 512:
+                by_action[action] = found
+        return found
 
 
 # --------------------------------------------------------------------------- parsing
@@ -418,7 +432,9 @@ def _root_arn(like: str, account: str) -> str:
     return f"arn:{partition}:iam::{account}:root"
 
 
+@lru_cache(maxsize=4096)
 def _derived_keys(principal: RequestPrincipal) -> dict[str, tuple[str, ...]]:
+    """(Shared: copy before changing.)"""
     out: dict[str, tuple[str, ...]] = {}
     if principal.arn is not None:
         out["aws:principalarn"] = (principal.arn,)
@@ -437,29 +453,44 @@ def _derived_keys(principal: RequestPrincipal) -> dict[str, tuple[str, ...]]:
     return out
 
 
-@dataclass(frozen=True)
+_NO_KEYS: Mapping[str, Sequence[str]] = {}
+
+
 class RequestContext:
     """One authorization question: may `principal` do `action` on `resource`?
 
     `keys` are the condition keys of the request (aws:SourceIp, aws:SecureTransport,
     aws:CurrentTime, s3:prefix, s3:ExistingObjectTag/<k>, ...), each a list of strings; names are
     matched case-insensitively. aws:PrincipalArn, aws:PrincipalAccount, aws:PrincipalType and (for
-    IAM users) aws:username are derived from the principal unless given."""
+    IAM users) aws:username are derived from the principal unless given. The keys are read only
+    when a statement asks for one (most evaluations never do: `keys` may gather them lazily)."""
 
-    principal: RequestPrincipal
-    action: str
-    resource: str
-    keys: Mapping[str, Sequence[str]] = field(default_factory=dict)
-    _index: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False, default_factory=dict)
+    __slots__ = ("_index", "action", "keys", "principal", "resource")
 
-    def __post_init__(self) -> None:
-        index = _derived_keys(self.principal)
-        for key, values in self.keys.items():
-            index[key.lower()] = (values,) if isinstance(values, str) else tuple(values)
-        object.__setattr__(self, "_index", index)
+    def __init__(
+        self,
+        principal: RequestPrincipal,
+        action: str,
+        resource: str,
+        keys: Mapping[str, Sequence[str]] = _NO_KEYS,
+    ) -> None:
+        self.principal = principal
+        self.action = action
+        self.resource = resource
+        self.keys = keys
+        self._index: dict[str, tuple[str, ...]] | None = None
+
+    def __repr__(self) -> str:
+        return f"RequestContext({self.principal!r}, {self.action!r}, {self.resource!r})"
 
     def values(self, key: str) -> tuple[str, ...] | None:
-        return self._index.get(key.lower())
+        index = self._index
+        if index is None:
+            index = dict(_derived_keys(self.principal))
+            for name, values in self.keys.items():
+                index[name.lower()] = (values,) if isinstance(values, str) else tuple(values)
+            self._index = index
+        return index.get(key.lower())
 
 
 # --------------------------------------------------------------------------- matching
@@ -498,7 +529,7 @@ def _principal_match(spec: Principals, who: RequestPrincipal) -> _Match:
                 ):
                     best = _Match.ACCOUNT
                     continue
-                if glob_regex(substitute(tokenize(value, False), None), True).fullmatch(who.arn):
+                if _principal_regex(value).fullmatch(who.arn):
                     return _Match.DIRECT
             elif kind == "CanonicalUser":
                 if value == "*" or value == who.canonical_user:
@@ -519,6 +550,11 @@ def _not_principal_excludes(spec: Principals, who: RequestPrincipal) -> bool:
     return _principal_match(spec, RequestPrincipal.root(who.account)) == _Match.DIRECT
 
 
+@lru_cache(maxsize=8192)
+def _principal_regex(arn_pattern: str) -> re.Pattern[str]:
+    return glob_regex(substitute(tokenize(arn_pattern, False), None), True)
+
+
 @lru_cache(maxsize=65536)
 def _action_matches(pattern: str, action: str) -> bool:
     return glob_match(pattern, action, ignore_case=True)
@@ -533,11 +569,25 @@ def _fixed_resource_regex(pattern: str, variables: bool) -> re.Pattern[str] | No
     return glob_regex(substitute(tokens, None), True)
 
 
-def _resource_matches(patterns: Iterable[str], resource: str, policy: Policy, ctx: RequestContext) -> bool:
+@lru_cache(maxsize=8192)
+def _fixed_resource_regexes(patterns: tuple[str, ...], variables: bool) -> tuple[re.Pattern[str], ...] | None:
+    """The compiled patterns of a Resource element when none holds a policy variable (else None)."""
+    regexes = tuple(_fixed_resource_regex(pattern, variables) for pattern in patterns)
+    return None if any(regex is None for regex in regexes) else regexes  # type: ignore[return-value]
+
+
+def _resource_matches(patterns: tuple[str, ...], resource: str, policy: Policy, ctx: RequestContext) -> bool:
     """Raises Unresolved when a pattern's variable has no value."""
-    lookup = ctx.values if policy.variables else None
+    variables = policy.variables
+    fixed = _fixed_resource_regexes(patterns, variables)
+    if fixed is not None:
+        for compiled in fixed:  # noqa: SIM110 (a loop, not any(): no generator on the hot path)
+            if compiled.fullmatch(resource) is not None:
+                return True
+        return False
+    lookup = ctx.values if variables else None
     for pattern in patterns:
-        regex = _fixed_resource_regex(pattern, lookup is not None)
+        regex = _fixed_resource_regex(pattern, variables)
         if regex is None:
             regex = glob_regex(substitute(tokenize(pattern, True), lookup), True)
         if regex.fullmatch(resource) is not None:
@@ -545,15 +595,21 @@ def _resource_matches(patterns: Iterable[str], resource: str, policy: Policy, ct
     return False
 
 
+def _action_applies(statement: Statement, action: str) -> bool:
+    if statement.actions is not None:
+        return any(_action_matches(a, action) for a in statement.actions)
+    return statement.not_actions is None or not any(_action_matches(a, action) for a in statement.not_actions)
+
+
 def _applies(statement: Statement, policy: Policy, kind: PolicyKind, ctx: RequestContext) -> _Match:
     """Whether `statement` applies to the request; for resource policies, how the principal matched."""
-    if statement.actions is not None:
-        if not any(_action_matches(a, ctx.action) for a in statement.actions):
-            return _Match.NONE
-    elif statement.not_actions is not None and any(
-        _action_matches(a, ctx.action) for a in statement.not_actions
-    ):
+    if not _action_applies(statement, ctx.action):
         return _Match.NONE
+    return _applies_to_action(statement, policy, kind, ctx)
+
+
+def _applies_to_action(statement: Statement, policy: Policy, kind: PolicyKind, ctx: RequestContext) -> _Match:
+    """`_applies` for a statement whose Action already admits the request's."""
     how = _Match.DIRECT
     if kind is PolicyKind.RESOURCE:
         if statement.principal is not None:
@@ -584,28 +640,64 @@ def _applies(statement: Statement, policy: Policy, kind: PolicyKind, ctx: Reques
     return how
 
 
-@dataclass(frozen=True)
-class _Tally:
-    deny: bool
-    identity_allow: bool
-    resource_allow: _Match
-
-
-def _tally(policies: Sequence[tuple[Policy, PolicyKind]], ctx: RequestContext) -> _Tally:
+def _tally(policies: Sequence[tuple[Policy, PolicyKind]], ctx: RequestContext) -> tuple[bool, bool, _Match]:
+    """(a Deny applies, an identity-policy Allow applies, how a resource-policy Allow matched)."""
     deny = identity_allow = False
     resource_allow = _Match.NONE
+    action = ctx.action
     for policy, kind in policies:
-        for statement in policy.statements:
-            how = _applies(statement, policy, kind, ctx)
+        for statement in policy.statements_for(action):
+            how = _applies_to_action(statement, policy, kind, ctx)
             if how is _Match.NONE:
                 continue
             if statement.effect is Effect.DENY:
                 deny = True
             elif kind is PolicyKind.IDENTITY:
                 identity_allow = True
-            else:
-                resource_allow = max(resource_allow, how)
-    return _Tally(deny, identity_allow, resource_allow)
+            elif how > resource_allow:
+                resource_allow = how
+    return deny, identity_allow, resource_allow
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityPlan:
+    """How identity policies answer one action when none of the statements naming it tests a
+    condition or a policy variable: by the resource alone, with one regex per effect."""
+
+    deny: re.Pattern[str] | None
+    allow: re.Pattern[str] | None
+
+    def decide(self, resource: str) -> Decision:
+        """`evaluate` of the identity policies for this action on `resource`."""
+        if self.deny is not None and self.deny.fullmatch(resource) is not None:
+            return Decision.EXPLICIT_DENY
+        if self.allow is not None and self.allow.fullmatch(resource) is not None:
+            return Decision.ALLOW
+        return Decision.IMPLICIT_DENY
+
+
+def identity_plan(policies: Sequence[Policy], action: str) -> IdentityPlan | None:
+    """The IdentityPlan of identity policies for `action`, or None when a statement naming it
+    has a condition, a NotResource or a policy variable (then `evaluate` them)."""
+    found: dict[Effect, list[re.Pattern[str]]] = {Effect.DENY: [], Effect.ALLOW: []}
+    for policy in policies:
+        for statement in policy.statements_for(action):
+            if statement.conditions or statement.resources is None:
+                return None
+            regexes = _fixed_resource_regexes(statement.resources, policy.variables)
+            if regexes is None:
+                return None
+            found[statement.effect].extend(regexes)
+    everything = found[Effect.DENY] + found[Effect.ALLOW]
+    if any(regex.flags != everything[0].flags for regex in everything):
+        return None
+    return IdentityPlan(_any_of(found[Effect.DENY]), _any_of(found[Effect.ALLOW]))
+
+
+def _any_of(regexes: list[re.Pattern[str]]) -> re.Pattern[str] | None:
+    if len(regexes) <= 1:
+        return regexes[0] if regexes else None
+    return re.compile("|".join(f"(?:{regex.pattern})" for regex in regexes), regexes[0].flags)
 
 
 def evaluate(policies: Sequence[tuple[Policy, PolicyKind]], ctx: RequestContext) -> Decision:
@@ -613,10 +705,10 @@ def evaluate(policies: Sequence[tuple[Policy, PolicyKind]], ctx: RequestContext)
     identity-policy Allow or a resource-policy Allow naming the caller allows; else implicit deny.
     A resource-policy Allow naming only the caller's account does not by itself allow a user or
     role of that account (it delegates to the account's identity policies)."""
-    tally = _tally(policies, ctx)
-    if tally.deny:
+    deny, identity_allow, resource_allow = _tally(policies, ctx)
+    if deny:
         return Decision.EXPLICIT_DENY
-    if tally.identity_allow or tally.resource_allow is _Match.DIRECT:
+    if identity_allow or resource_allow is _Match.DIRECT:
         return Decision.ALLOW
     return Decision.IMPLICIT_DENY
 
@@ -626,9 +718,9 @@ def evaluate_cross_account(policies: Sequence[tuple[Policy, PolicyKind]], ctx: R
     caller (by ARN, "*" or its account) AND one of the caller's identity policies must allow;
     an explicit Deny in either wins. (Identity policies are the caller's account's; resource
     policies are the resource owner's.)"""
-    tally = _tally(policies, ctx)
-    if tally.deny:
+    deny, identity_allow, resource_allow = _tally(policies, ctx)
+    if deny:
         return Decision.EXPLICIT_DENY
-    if tally.identity_allow and tally.resource_allow is not _Match.NONE:
+    if identity_allow and resource_allow is not _Match.NONE:
         return Decision.ALLOW
     return Decision.IMPLICIT_DENY

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 from pails.errors import S3Error
 from pails.iam.acl import Acl, AclError, acl_from_json
 from pails.iam.authorizer import BucketAuth
-from pails.iam.cache import BucketCache
+from pails.iam.cache import MISS, BucketCache
 from pails.iam.directory import CredentialStore
 from pails.iam.policy import BUCKET_POLICY_MAX_BYTES, MalformedPolicy, Policy, parse_policy
 from pails.iam.public import PublicAccessBlock, policy_is_public
@@ -76,11 +76,14 @@ class AccessService:
             acl=acl_from_json(access.acl, bucket.owner_id, owner.display_name if owner else ""),
             pab=PublicAccessBlock.from_json(access.public_access_block),
             policy_text=access.policy,
+            row=bucket,
         )
 
     async def bucket(self, name: str) -> BucketAuth | None:
         """The cached authorization view of a bucket; None if there is no such bucket."""
-        value: BucketAuth | None = await self.cache.get(name)
+        value: BucketAuth | None = self.cache.peek(name)
+        if value is MISS:
+            value = await self.cache.get(name)
         return value
 
     async def existing(self, name: str) -> BucketAuth:

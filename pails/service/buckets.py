@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import time
 
 from pails.errors import S3Error
+from pails.iam.cache import MISS
 from pails.iam.credentials import Identity
 from pails.limits import MAX_BUCKET_NAME, MIN_BUCKET_NAME
 from pails.meta.models import Bucket
 from pails.meta.store import BucketExists, BucketNotEmptyError, MetadataStore, NoSuchBucketError
+from pails.service.access import AccessService
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9.\-]*[a-z0-9]$")
 _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
@@ -39,18 +40,17 @@ def _is_ip_address(name: str) -> bool:
     return True
 
 
-_CACHE_SECONDS = 2.0
-
-
 class BucketService:
-    """Bucket operations. Lookups are cached briefly (positive answers only): every request
-    names a bucket, and a stale entry is harmless because object commits re-check the bucket
-    inside their transaction."""
+    """Bucket operations. Lookups read the bucket's row from the authorization cache
+    (AccessService), which loads it with the policy and ACL: one metadata read serves both, and
+    the entry is invalidated, on every worker, wherever the row changes (creation, deletion,
+    versioning) or the bucket's access settings do. A stale entry is harmless for writes because
+    object commits re-check the bucket inside their transaction."""
 
-    def __init__(self, meta: MetadataStore, region: str) -> None:
+    def __init__(self, meta: MetadataStore, region: str, access: AccessService) -> None:
         self._meta = meta
         self.region = region
-        self._cache: dict[str, tuple[Bucket, float]] = {}
+        self._access = access
 
     async def create(self, name: str, owner: Identity, location: str | None) -> Bucket:
         validate_bucket_name(name)
@@ -72,22 +72,22 @@ class BucketService:
             raise S3Error(code, extra={"BucketName": name}) from None
 
     async def get(self, name: str) -> Bucket:
-        now = time.monotonic()
-        cached = self._cache.get(name)
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        auth = self._access.cache.peek(name)
+        if auth is MISS:
+            auth = await self._access.bucket(name)
+        if auth is not None and auth.row is not None:
+            row: Bucket = auth.row
+            return row
+        # The cache says there is no such bucket: ask the database, as before this cache served
+        # rows (a bucket created through another gateway since then is found at once).
         bucket = await self._meta.get_bucket(name)
         if bucket is None:
-            self._cache.pop(name, None)
             raise S3Error("NoSuchBucket", extra={"BucketName": name})
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[name] = (bucket, now + _CACHE_SECONDS)
         return bucket
 
     async def delete(self, name: str) -> None:
+        """(The caller invalidates the cached entry: AccessService.changed.)"""
         await self.get(name)
-        self._cache.pop(name, None)
         try:
             await self._meta.delete_bucket(name)
         except BucketNotEmptyError:
@@ -96,13 +96,12 @@ class BucketService:
     async def set_versioning(self, name: str, status: str) -> None:
         """PutBucketVersioning: "Enabled" or "Suspended" (a bucket never returns to unversioned)."""
         bucket = await self.get(name)
-        self._cache.pop(name, None)
         try:
             await self._meta.set_versioning(bucket.id, status)
         except NoSuchBucketError:
             raise S3Error("NoSuchBucket", extra={"BucketName": name}) from None
         finally:
-            self._cache.pop(name, None)
+            await self._access.changed(name)
 
     async def list(self, owner: Identity) -> list[Bucket]:
         """The buckets of the caller's account (its canonical id owns them)."""

@@ -35,9 +35,12 @@ class Peers:
         gc: GarbageCollector,
         forget_bucket: Callable[[str], None] | None = None,
         forget_credentials: Callable[[], None] | None = None,
+        fold_metrics: Callable[[], None] | None = None,
     ) -> None:
         """forget_bucket: drop a bucket from this worker's authorization cache (POST /forget);
-        forget_credentials: drop this worker's cached IAM lookups (POST /forget-credentials)."""
+        forget_credentials: drop this worker's cached IAM lookups (POST /forget-credentials);
+        fold_metrics: write this worker's pending request counts to the shared metric files
+        (POST /fold-metrics)."""
 
         async def run_gc(request: web.Request) -> web.Response:
             return web.json_response(await gc.run_once(sweep_orphans=True, immediate=True))
@@ -55,7 +58,13 @@ class Peers:
                 forget_credentials()
             return web.json_response({})
 
+        async def fold(request: web.Request) -> web.Response:
+            if fold_metrics is not None:
+                fold_metrics()
+            return web.json_response({})
+
         app = web.Application()
+        app.router.add_post("/fold-metrics", fold)
         app.router.add_post("/forget", forget)
         app.router.add_post("/forget-credentials", forget_iam)
         app.router.add_post("/gc", run_gc)
@@ -94,6 +103,10 @@ class Peers:
     async def forget_credentials(self) -> None:
         """Tell the other workers that users, keys, groups, roles or policies changed."""
         await self._tell_others("/forget-credentials")
+
+    async def fold_metrics(self) -> None:
+        """Have the other workers write their pending request counts (before a /metrics scrape)."""
+        await self._tell_others("/fold-metrics")
 
     async def gather(self, method: str, path: str) -> list[dict[str, Any]]:
         """The answers of every other worker."""

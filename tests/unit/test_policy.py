@@ -22,6 +22,7 @@ from pails.iam.policy import (
     RequestPrincipal,
     evaluate,
     evaluate_cross_account,
+    identity_plan,
     parse_policy,
 )
 
@@ -100,6 +101,55 @@ def test_conformance(case: dict[str, Any]) -> None:
     assert decide(policies, ctx) is Decision[case["expect"]]
     # Statement and policy order never matters.
     assert decide(list(reversed(policies)), ctx) is Decision[case["expect"]]
+
+
+_IDENTITY_ONLY = [
+    case
+    for case in _load("conformance")
+    if not case.values[0].get("cross_account")
+    and all(kind is PolicyKind.IDENTITY for _, kind in _policies(case.values[0]))
+    and _policies(case.values[0])
+]
+
+
+@pytest.mark.parametrize("case", _IDENTITY_ONLY)
+def test_identity_plan_agrees_with_evaluate(case: dict[str, Any]) -> None:
+    """The shortcut the authorizer takes for identity policies without conditions or variables."""
+    policies = _policies(case)
+    ctx = _context(case)
+    plan = identity_plan([policy for policy, _ in policies], ctx.action)
+    if plan is not None:
+        assert plan.decide(ctx.resource) is evaluate(policies, ctx)
+
+
+def test_identity_plan_covers_plain_statements_only() -> None:
+    plain = parse_policy(
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "s3:*", "Resource": ["arn:aws:s3:::b/*", "arn:aws:s3:::c/x?"]},
+                    {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/secret/*"},
+                    {"Effect": "Deny", "Action": "s3:PutObject", "NotResource": "arn:aws:s3:::b/*"},
+                    {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::${aws:username}"},
+                    {"Effect": "Allow", "Action": "s3:DeleteObject", "Resource": "*",
+                     "Condition": {"Bool": {"aws:SecureTransport": "true"}}},
+                ],
+            }
+        ),
+        forbid_principal=True,
+    )  # fmt: skip
+    plan = identity_plan([plain], "s3:GetObject")
+    assert plan is not None
+    assert plan.decide("arn:aws:s3:::b/k") is Decision.ALLOW
+    assert plan.decide("arn:aws:s3:::c/xy") is Decision.ALLOW
+    assert plan.decide("arn:aws:s3:::c/xyz") is Decision.IMPLICIT_DENY
+    assert plan.decide("arn:aws:s3:::b/secret/k") is Decision.EXPLICIT_DENY
+    for action in ("s3:PutObject", "s3:ListBucket", "s3:DeleteObject"):
+        assert identity_plan([plain], action) is None
+    for resource in ("arn:aws:s3:::b/k", "arn:aws:s3:::c/xy", "arn:aws:s3:::b/secret/k", "arn:aws:s3:::d"):
+        ctx = RequestContext(RequestPrincipal.from_arn(DEFAULT_PRINCIPAL), "s3:GetObject", resource)
+        assert plan.decide(resource) is evaluate([(plain, PolicyKind.IDENTITY)], ctx)
 
 
 @pytest.mark.parametrize("case", _load("malformed"))
