@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import json.scanner
 import struct
 from collections.abc import Iterable, Iterator
 from typing import cast
@@ -43,7 +44,7 @@ def dumps(value: dict[str, str]) -> str:
 
 # The C scanner behind json.loads, without its Python layers (~4x faster on a small map): dumps
 # writes no whitespace, so a well-formed value ends exactly at the end of the text.
-_scan_json = json.JSONDecoder().scan_once
+_scan_json = json.scanner.make_scanner(json.JSONDecoder())
 
 
 def loads(text: str) -> dict[str, str]:
