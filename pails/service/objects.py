@@ -170,6 +170,13 @@ class ObjectService:
     def body(self, obj: ObjectVersion, start: int, end: int) -> AsyncIterator[bytes]:
         return read_range(self._chunks, obj.manifest, start, end)
 
+    def body_now(self, obj: ObjectVersion, start: int, end: int) -> bytes | None:
+        """Bytes [start, end) of a one-chunk object when the chunk store has them at hand (see
+        ChunkStore.read_now); None: stream them with body()."""
+        if len(obj.manifest) != 1 or start >= end:
+            return None
+        return self._chunks.read_now(obj.manifest[0].chunk_id, start, end)
+
     async def delete(self, bucket: Bucket, key: str, version_id: str | None = None) -> DeleteOutcome:
         validate_key(key)
         if version_id is not None:

@@ -191,14 +191,16 @@ async def get_object(ctx: RequestContext) -> web.StreamResponse:
     if request.method == "HEAD":
         headers["Content-Length"] = str(length)
         return web.Response(status=status, headers=headers)
-    body_stream = ctx.services.objects.body(obj, start, end)
     if length <= SMALL_CHUNK_MAX:
         try:
-            body = b"".join([piece async for piece in body_stream])
+            body = ctx.services.objects.body_now(obj, start, end)
+            if body is None:
+                body = b"".join([piece async for piece in ctx.services.objects.body(obj, start, end)])
         except (ChunkCorrupt, ChunkMissing) as exc:
             raise S3Error("InternalError", f"The object's data could not be read: {exc}") from exc
         ctx.services.metrics.bytes_out.inc(len(body))
         return web.Response(status=status, body=body, headers=headers)
+    body_stream = ctx.services.objects.body(obj, start, end)
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = length
     first: bytes | None = None
