@@ -16,6 +16,11 @@ OBJECT_COLS = (
     "bucket_id, key, version_id, is_latest, is_delete_marker, size, etag, content_type, headers, "
     "user_metadata, checksums, storage_class, last_modified, manifest, tags, part_sizes, acl"
 )
+# HeadObject's: OBJECT_COLS without bucket_id and key (the caller's), manifest and acl.
+OBJECT_HEAD_COLS = (
+    "version_id, is_latest, is_delete_marker, size, etag, content_type, headers, "
+    "user_metadata, checksums, storage_class, last_modified, tags, part_sizes"
+)
 UPLOAD_COLS = (
     "bucket_id, upload_id, key, state, initiated, content_type, headers, user_metadata, "
     "storage_class, checksum_algorithm, final_etag, tags, acl"
@@ -89,6 +94,29 @@ def object_of(row: Any) -> ObjectVersion:
     _set_tags(obj, loads(row[14]))
     _set_part_sizes(obj, loads_sizes(row[15]))
     _set_acl(obj, row[16])
+    return obj
+
+
+def object_head_of(row: Any, bucket_id: int, key: str) -> ObjectVersion:
+    """An ObjectVersion from a row of OBJECT_HEAD_COLS: no manifest, the default ACL."""
+    obj: ObjectVersion = _new(ObjectVersion)
+    _set_bucket_id(obj, bucket_id)
+    _set_key(obj, key)
+    _set_version_id(obj, row[0])
+    _set_is_latest(obj, bool(row[1]))
+    _set_is_delete_marker(obj, bool(row[2]))
+    _set_size(obj, row[3])
+    _set_etag(obj, row[4])
+    _set_content_type(obj, row[5])
+    _set_headers(obj, loads(row[6]))
+    _set_user_metadata(obj, loads(row[7]))
+    _set_checksums(obj, loads(row[8]))
+    _set_storage_class(obj, row[9])
+    _set_last_modified(obj, row[10])
+    _set_manifest(obj, ())
+    _set_tags(obj, loads(row[11]))
+    _set_part_sizes(obj, loads_sizes(row[12]))
+    _set_acl(obj, "")
     return obj
 
 

@@ -42,7 +42,7 @@ from pails.meta.models import (
     VersionPage,
     WriteCondition,
 )
-from pails.meta.rows import BUCKET_COLS, OBJECT_COLS, bucket_of, object_of
+from pails.meta.rows import BUCKET_COLS, OBJECT_COLS, OBJECT_HEAD_COLS, bucket_of, object_head_of, object_of
 from pails.meta.rules import check_write_condition, version_for_write
 from pails.meta.sqlite_lock import WriterLock
 from pails.meta.sqlite_multipart import (
@@ -82,6 +82,10 @@ _SQL_BUCKET_HAS_ROWS = "SELECT 1 FROM objects WHERE bucket_id = ? LIMIT 1"
 _SQL_BUCKET_DELETE = "DELETE FROM buckets WHERE id = ?"
 
 _SQL_OBJECT_GET = f"SELECT {OBJECT_COLS} FROM objects WHERE bucket_id = ? AND key = ? AND is_latest = 1"
+_SQL_OBJECT_HEAD = f"SELECT {OBJECT_HEAD_COLS} FROM objects WHERE bucket_id = ? AND key = ? AND is_latest = 1"
+_SQL_OBJECT_HEAD_VERSION = (
+    f"SELECT {OBJECT_HEAD_COLS} FROM objects WHERE bucket_id = ? AND key = ? AND version_id = ?"
+)
 _SQL_OBJECT_PREVIOUS = (
     "SELECT version_id, last_modified, manifest FROM objects "
     "WHERE bucket_id = ? AND key = ? AND (version_id = ? OR is_latest = 1)"
@@ -658,11 +662,17 @@ class SqliteMetadataStore(SqliteMultipart, SqliteAccess):
         return await self._write(op, before_commit)  # before the transaction, so before its COMMIT
 
     async def get_object(
-        self, bucket_id: int, key: str, version_id: str | None = None
+        self, bucket_id: int, key: str, version_id: str | None = None, *, head_only: bool = False
     ) -> ObjectVersion | None:
         """The latest version of the key, delete markers included (callers check is_delete_marker),
-        or the version given."""
+        or the version given (head_only: without manifest and ACL, see MetadataStore)."""
         raw = key.encode("utf-8")
+        if head_only:
+            if version_id is None:
+                row = self._read().execute(_SQL_OBJECT_HEAD, (bucket_id, raw)).fetchone()
+            else:
+                row = self._read().execute(_SQL_OBJECT_HEAD_VERSION, (bucket_id, raw, version_id)).fetchone()
+            return None if row is None else object_head_of(row, bucket_id, key)
         if version_id is None:
             row = self._read().execute(_SQL_OBJECT_GET, (bucket_id, raw)).fetchone()
         else:

@@ -172,7 +172,8 @@ async def get_object(ctx: RequestContext) -> web.StreamResponse:
     part_number = ctx.query.get("partNumber")
     if part_number is not None and "Range" in request.headers:
         raise S3Error("InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
-    obj = await ctx.services.objects.head(bucket, ctx.key, version_id)
+    head_only = request.method == "HEAD"
+    obj = await ctx.services.objects.head(bucket, ctx.key, version_id, head_only=head_only)
     _check_conditions(request, obj)
     part = _part_range(obj, part_number) if part_number is not None else None
     headers = _object_headers(ctx, obj, whole=part is None)
@@ -188,7 +189,7 @@ async def get_object(ctx: RequestContext) -> web.StreamResponse:
         status = 206
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{obj.size}"
     length = end - start
-    if request.method == "HEAD":
+    if head_only:
         headers["Content-Length"] = str(length)
         return web.Response(status=status, headers=headers)
     if length <= SMALL_CHUNK_MAX:
