@@ -97,10 +97,7 @@ _SQL_OBJECT_REPLACE = f"INSERT OR REPLACE INTO objects ({OBJECT_COLS}) VALUES ({
 _SQL_OBJECT_LATEST = (
     "SELECT is_delete_marker, manifest FROM objects WHERE bucket_id = ? AND key = ? AND is_latest = 1"
 )
-_SQL_OBJECT_DELETE_LATEST = (
-    "DELETE FROM objects WHERE bucket_id = ? AND key = ? AND is_latest = 1 "
-    "RETURNING is_delete_marker, manifest"
-)
+_SQL_OBJECT_DELETE_LATEST = "DELETE FROM objects WHERE bucket_id = ? AND key = ? AND is_latest = 1"
 _SQL_OBJECT_GET_VERSION = (
     f"SELECT {OBJECT_COLS} FROM objects WHERE bucket_id = ? AND key = ? AND version_id = ?"
 )
@@ -259,13 +256,13 @@ def _delete_one(
     """S3 DeleteObject inside the caller's transaction (see MetadataStore.delete_version)."""
     raw = key.encode("utf-8")
     if version_id is None:
-        if not versioning:
-            rows = conn.execute(_SQL_OBJECT_DELETE_LATEST, (bucket_id, raw)).fetchall()
-            if rows:
-                _queue_garbage(conn, (c for _, manifest in rows for c in _chunk_ids(manifest)))
-            return DeleteOutcome(any(not marker for marker, _ in rows), None, False)
         rows = conn.execute(_SQL_OBJECT_LATEST, (bucket_id, raw)).fetchall()
         existed = any(not marker for marker, _ in rows)
+        if not versioning:
+            if rows:
+                conn.execute(_SQL_OBJECT_DELETE_LATEST, (bucket_id, raw))
+                _queue_garbage(conn, (c for _, manifest in rows for c in _chunk_ids(manifest)))
+            return DeleteOutcome(existed, None, False)
         marker = ObjectVersion(bucket_id, key, "null", 0, "", now, content_type="", is_delete_marker=True)
         stored = _write_object_row(conn, marker)
         return DeleteOutcome(existed, stored.version_id, True)
