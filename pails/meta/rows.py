@@ -6,6 +6,7 @@ Both backends select the same columns in the same order, so one decoder serves e
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
 from pails.meta.encoding import decode_manifest, loads, loads_sizes
@@ -72,6 +73,9 @@ _set_manifest = _slot_setter("manifest")
 _set_tags = _slot_setter("tags")
 _set_part_sizes = _slot_setter("part_sizes")
 _set_acl = _slot_setter("acl")
+_SET_FIELDS = 17
+if len(fields(ObjectVersion)) != _SET_FIELDS:  # a new field must be set by object_of and object_head_of
+    raise RuntimeError("pails.meta.rows: ObjectVersion's fields changed; update object_of")
 
 
 def object_of(row: Any) -> ObjectVersion:
