@@ -79,6 +79,14 @@ class ChunkStore(Protocol):
         """
         ...
 
+    def read_now(self, chunk_id: bytes, offset: int, end: int) -> bytes | None:
+        """Bytes [offset, end) of a chunk, verified, when they can be had at once without waiting
+        (a small chunk already in memory or the page cache); None: use read(). Raises ChunkCorrupt.
+
+        A small GET then costs one call instead of a stream of pieces.
+        """
+        ...
+
     async def delete(self, chunk_ids: Iterable[bytes]) -> None:
         """Forget chunks (missing ids are ignored); their space is reclaimed by compaction."""
         ...

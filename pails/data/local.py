@@ -654,6 +654,23 @@ class LocalChunkStore:
             else:
                 vol.unpin()
 
+    def read_now(self, chunk_id: bytes, offset: int, end: int) -> bytes | None:
+        """A range of the first block of one of this worker's small chunks, when its record is in
+        the page cache (one preadv2, no thread, no stream); None otherwise: read() decides."""
+        loc = self._index.get(chunk_id)
+        if loc is None or not 0 <= offset < end <= min(loc.length, CHECKSUM_BLOCK):
+            return None
+        vol = self._volumes[loc.vol]
+        vol.pin()
+        try:
+            cached = _read_first_if_cached(vol.fd, loc, 0, 0, chunk_id)
+        finally:
+            vol.unpin()
+        if cached is None:
+            return None
+        block = cached[1]
+        return block if offset == 0 and end == len(block) else block[offset:end]
+
     async def info(self, chunk_id: bytes) -> ChunkInfo:
         """Length, write time and whole-chunk CRC32C of a chunk, from its record's crc table (the
         block CRCs combined; no data is read). Raises ChunkMissing."""

@@ -273,6 +273,9 @@ class ReplicatedChunkStore:
 
     # -- reads -----------------------------------------------------------------------------------
 
+    def read_now(self, chunk_id: bytes, offset: int, end: int) -> bytes | None:
+        return None  # the chunk is on storage nodes: always a network read
+
     async def read(self, chunk_id: bytes, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         view = self.view
         position, remaining = offset, length

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import json.scanner
 import struct
 from collections.abc import Iterable, Iterator
-from typing import cast
+from typing import Any, cast
 
 from pails.meta.models import ChunkRef
 
@@ -23,6 +24,9 @@ def encode_manifest(manifest: Iterable[ChunkRef]) -> bytes:
 
 
 def decode_manifest(blob: bytes) -> tuple[ChunkRef, ...]:
+    if len(blob) == _MANIFEST_ITEM.size:  # a small object: one chunk
+        chunk_id, size = _MANIFEST_ITEM.unpack(blob)
+        return (ChunkRef(chunk_id, size),)
     return tuple(ChunkRef(chunk_id, size) for chunk_id, size in _MANIFEST_ITEM.iter_unpack(blob))
 
 
@@ -38,10 +42,21 @@ def dumps(value: dict[str, str]) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
+# The C scanner behind json.loads, without its Python layers (~4x faster on a small map): dumps
+# writes no whitespace, so a well-formed value ends exactly at the end of the text.
+_scan_json = json.scanner.make_scanner(cast(Any, json.JSONDecoder()))  # typeshed: context: make_scanner
+
+
 def loads(text: str) -> dict[str, str]:
     if text == "{}":
         return {}
-    return cast(dict[str, str], json.loads(text))
+    try:
+        value, end = _scan_json(text, 0)
+    except StopIteration:
+        value, end = None, -1
+    if end != len(text) or not isinstance(value, dict):
+        value = json.loads(text)  # anything else: json's own parse (and its error)
+    return cast(dict[str, str], value)
 
 
 def dumps_sizes(sizes: tuple[int, ...]) -> str:

@@ -646,10 +646,10 @@ class PostgresMetadataStore(PostgresAccess):
         return await self._run(op, retry=shared is None and condition is None)
 
     async def get_object(
-        self, bucket_id: int, key: str, version_id: str | None = None
+        self, bucket_id: int, key: str, version_id: str | None = None, *, head_only: bool = False
     ) -> ObjectVersion | None:
         """The latest version of the key, delete markers included (callers check is_delete_marker),
-        or the version given."""
+        or the version given (head_only: the whole row all the same; the query is not the cost)."""
         raw = key.encode("utf-8")
 
         async def op(conn: Any) -> ObjectVersion | None:

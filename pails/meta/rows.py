@@ -5,6 +5,8 @@ Both backends select the same columns in the same order, so one decoder serves e
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
 from pails.meta.encoding import decode_manifest, loads, loads_sizes
@@ -14,6 +16,11 @@ BUCKET_COLS = "id, name, owner_id, region, created_at, versioning"
 OBJECT_COLS = (
     "bucket_id, key, version_id, is_latest, is_delete_marker, size, etag, content_type, headers, "
     "user_metadata, checksums, storage_class, last_modified, manifest, tags, part_sizes, acl"
+)
+# HeadObject's: OBJECT_COLS without bucket_id and key (the caller's), manifest and acl.
+OBJECT_HEAD_COLS = (
+    "version_id, is_latest, is_delete_marker, size, etag, content_type, headers, "
+    "user_metadata, checksums, storage_class, last_modified, tags, part_sizes"
 )
 UPLOAD_COLS = (
     "bucket_id, upload_id, key, state, initiated, content_type, headers, user_metadata, "
@@ -41,26 +48,80 @@ def bucket_of(row: Any) -> Bucket:
     )
 
 
+def _slot_setter(name: str) -> Callable[[ObjectVersion, object], None]:
+    setter: Callable[[ObjectVersion, object], None] = ObjectVersion.__dict__[name].__set__
+    return setter
+
+
+# object_of runs on every GET/HEAD: a frozen dataclass's __init__ sets each of the 17 fields through
+# object.__setattr__ (~7 us here); setting the slots directly builds the same value in a third of it.
+_new = object.__new__
+_set_bucket_id = _slot_setter("bucket_id")
+_set_key = _slot_setter("key")
+_set_version_id = _slot_setter("version_id")
+_set_size = _slot_setter("size")
+_set_etag = _slot_setter("etag")
+_set_last_modified = _slot_setter("last_modified")
+_set_content_type = _slot_setter("content_type")
+_set_headers = _slot_setter("headers")
+_set_user_metadata = _slot_setter("user_metadata")
+_set_checksums = _slot_setter("checksums")
+_set_storage_class = _slot_setter("storage_class")
+_set_is_latest = _slot_setter("is_latest")
+_set_is_delete_marker = _slot_setter("is_delete_marker")
+_set_manifest = _slot_setter("manifest")
+_set_tags = _slot_setter("tags")
+_set_part_sizes = _slot_setter("part_sizes")
+_set_acl = _slot_setter("acl")
+_SET_FIELDS = 17
+if len(fields(ObjectVersion)) != _SET_FIELDS:  # a new field must be set by object_of and object_head_of
+    raise RuntimeError("pails.meta.rows: ObjectVersion's fields changed; update object_of")
+
+
 def object_of(row: Any) -> ObjectVersion:
-    return ObjectVersion(
-        bucket_id=row[0],
-        key=bytes(row[1]).decode("utf-8"),
-        version_id=row[2],
-        is_latest=bool(row[3]),
-        is_delete_marker=bool(row[4]),
-        size=row[5],
-        etag=row[6],
-        content_type=row[7],
-        headers=loads(row[8]),
-        user_metadata=loads(row[9]),
-        checksums=loads(row[10]),
-        storage_class=row[11],
-        last_modified=row[12],
-        manifest=decode_manifest(row[13]),
-        tags=loads(row[14]),
-        part_sizes=loads_sizes(row[15]),
-        acl=row[16],
-    )
+    """An ObjectVersion from a row of OBJECT_COLS (equal to ObjectVersion(...) with every field)."""
+    obj: ObjectVersion = _new(ObjectVersion)
+    _set_bucket_id(obj, row[0])
+    _set_key(obj, bytes(row[1]).decode("utf-8"))
+    _set_version_id(obj, row[2])
+    _set_is_latest(obj, bool(row[3]))
+    _set_is_delete_marker(obj, bool(row[4]))
+    _set_size(obj, row[5])
+    _set_etag(obj, row[6])
+    _set_content_type(obj, row[7])
+    _set_headers(obj, loads(row[8]))
+    _set_user_metadata(obj, loads(row[9]))
+    _set_checksums(obj, loads(row[10]))
+    _set_storage_class(obj, row[11])
+    _set_last_modified(obj, row[12])
+    _set_manifest(obj, decode_manifest(row[13]))
+    _set_tags(obj, loads(row[14]))
+    _set_part_sizes(obj, loads_sizes(row[15]))
+    _set_acl(obj, row[16])
+    return obj
+
+
+def object_head_of(row: Any, bucket_id: int, key: str) -> ObjectVersion:
+    """An ObjectVersion from a row of OBJECT_HEAD_COLS: no manifest, the default ACL."""
+    obj: ObjectVersion = _new(ObjectVersion)
+    _set_bucket_id(obj, bucket_id)
+    _set_key(obj, key)
+    _set_version_id(obj, row[0])
+    _set_is_latest(obj, bool(row[1]))
+    _set_is_delete_marker(obj, bool(row[2]))
+    _set_size(obj, row[3])
+    _set_etag(obj, row[4])
+    _set_content_type(obj, row[5])
+    _set_headers(obj, loads(row[6]))
+    _set_user_metadata(obj, loads(row[7]))
+    _set_checksums(obj, loads(row[8]))
+    _set_storage_class(obj, row[9])
+    _set_last_modified(obj, row[10])
+    _set_manifest(obj, ())
+    _set_tags(obj, loads(row[11]))
+    _set_part_sizes(obj, loads_sizes(row[12]))
+    _set_acl(obj, "")
+    return obj
 
 
 def upload_of(row: Any) -> Upload:

@@ -127,9 +127,13 @@ class MetadataStore(AccessStore, Protocol):
         ...
 
     async def get_object(
-        self, bucket_id: int, key: str, version_id: str | None = None
+        self, bucket_id: int, key: str, version_id: str | None = None, *, head_only: bool = False
     ) -> ObjectVersion | None:
-        """The latest version of the key (delete markers included), or the given version."""
+        """The latest version of the key (delete markers included), or the given version.
+
+        head_only: the caller needs no body and no ACL (HeadObject): a store may leave `manifest`
+        empty and `acl` "" (it reads less).
+        """
         ...
 
     async def set_object_tags(

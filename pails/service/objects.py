@@ -159,16 +159,29 @@ class ObjectService:
             expected_checksums=expected,
         )
 
-    async def head(self, bucket: Bucket, key: str, version_id: str | None = None) -> ObjectVersion:
+    async def head(
+        self, bucket: Bucket, key: str, version_id: str | None = None, *, head_only: bool = False
+    ) -> ObjectVersion:
         """The latest version of key (NoSuchKey, with x-amz-delete-marker when it is a delete
-        marker), or the version asked for (NoSuchVersion; MethodNotAllowed for a delete marker)."""
+        marker), or the version asked for (NoSuchVersion; MethodNotAllowed for a delete marker).
+
+        head_only: no body will be read (HeadObject): the manifest and ACL may be left out.
+        """
         validate_key(key)
         if version_id is not None:
             check_version_id(version_id)
-        return find_version(await self._meta.get_object(bucket.id, key, version_id), key, version_id)
+        obj = await self._meta.get_object(bucket.id, key, version_id, head_only=head_only)
+        return find_version(obj, key, version_id)
 
     def body(self, obj: ObjectVersion, start: int, end: int) -> AsyncIterator[bytes]:
         return read_range(self._chunks, obj.manifest, start, end)
+
+    def body_now(self, obj: ObjectVersion, start: int, end: int) -> bytes | None:
+        """Bytes [start, end) of a one-chunk object when the chunk store has them at hand (see
+        ChunkStore.read_now); None: stream them with body()."""
+        if len(obj.manifest) != 1 or start >= end:
+            return None
+        return self._chunks.read_now(obj.manifest[0].chunk_id, start, end)
 
     async def delete(self, bucket: Bucket, key: str, version_id: str | None = None) -> DeleteOutcome:
         validate_key(key)

@@ -169,6 +169,18 @@ async def test_small_range_reads(store: LocalChunkStore) -> None:
         await get(store, ref.chunk_id, -1)
 
 
+async def test_read_now_serves_a_cached_small_chunk_in_one_call(store: LocalChunkStore) -> None:
+    data = os.urandom(5000)
+    ref = await put(store, data)
+    await store.sync([ref])  # page-cache residency is what read_now needs, not durability
+    for start, end in [(0, 5000), (0, 1), (4999, 5000), (10, 20)]:
+        got = store.read_now(ref.chunk_id, start, end)
+        assert got is None or got == data[start:end]  # None where the file system cannot tell
+    assert store.read_now(ref.chunk_id, 0, 5001) is None  # past the end: read() raises
+    assert store.read_now(ref.chunk_id, 7, 7) is None
+    assert store.read_now(os.urandom(16), 0, 1) is None  # unknown here: read() decides
+
+
 async def test_missing_chunk(store: LocalChunkStore) -> None:
     with pytest.raises(ChunkMissing):
         await get(store, os.urandom(16))

@@ -171,7 +171,8 @@ async def get_object(ctx: RequestContext) -> StreamResponse:
     part_number = ctx.query.get("partNumber")
     if part_number is not None and "Range" in request.headers:
         raise S3Error("InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
-    obj = await ctx.services.objects.head(bucket, ctx.key, version_id)
+    head_only = request.method == "HEAD"
+    obj = await ctx.services.objects.head(bucket, ctx.key, version_id, head_only=head_only)
     _check_conditions(request, obj)
     part = _part_range(obj, part_number) if part_number is not None else None
     headers = _object_headers(ctx, obj, whole=part is None)
@@ -187,17 +188,19 @@ async def get_object(ctx: RequestContext) -> StreamResponse:
         status = 206
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{obj.size}"
     length = end - start
-    if request.method == "HEAD":
+    if head_only:
         headers["Content-Length"] = str(length)
         return Response(status=status, headers=headers)
-    body_stream = ctx.services.objects.body(obj, start, end)
     if length <= SMALL_CHUNK_MAX:
         try:
-            body = b"".join([piece async for piece in body_stream])
+            body = ctx.services.objects.body_now(obj, start, end)
+            if body is None:
+                body = b"".join([piece async for piece in ctx.services.objects.body(obj, start, end)])
         except (ChunkCorrupt, ChunkMissing) as exc:
             raise S3Error("InternalError", f"The object's data could not be read: {exc}") from exc
         ctx.services.metrics.bytes_out.inc(len(body))
         return Response(status=status, body=body, headers=headers)
+    body_stream = ctx.services.objects.body(obj, start, end)
     response = StreamResponse(status=status, headers=headers)
     response.content_length = length
     first: bytes | None = None
