@@ -192,7 +192,6 @@ class HttpConnection(asyncio.Protocol):
             self,
             parser.get_method().decode("ascii", "replace"),
             url.decode("utf-8", "surrogateescape"),
-            raw,
             lower,
             body,
             parser.should_keep_alive(),

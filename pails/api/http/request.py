@@ -2,15 +2,43 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import MultipartReader
-from multidict import CIMultiDict, CIMultiDictProxy
 
 from pails.api.http.body import BodyStream
 
 if TYPE_CHECKING:
     from pails.api.http.protocol import HttpConnection
+
+
+class Headers(Mapping[str, str]):
+    """A read-only, case-insensitive view of the headers by lowercased name (iteration gives the
+    lowercased names)."""
+
+    __slots__ = ("_lower",)
+
+    def __init__(self, lower: dict[str, str]) -> None:
+        self._lower = lower
+
+    def __getitem__(self, name: str) -> str:
+        return self._lower[name.lower()]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._lower.get(name.lower(), default)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._lower
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._lower)
+
+    def __len__(self) -> int:
+        return len(self._lower)
+
+    def __repr__(self) -> str:
+        return f"<Headers {self._lower!r}>"
 
 
 class Request:
@@ -22,7 +50,6 @@ class Request:
         "keep_alive",
         "lower_headers",
         "method",
-        "raw_headers",
         "raw_path",
         "version",
     )
@@ -32,7 +59,6 @@ class Request:
         connection: HttpConnection,
         method: str,
         raw_path: str,
-        raw_headers: list[tuple[bytes, bytes]],
         lower_headers: dict[str, str],
         content: BodyStream,
         keep_alive: bool,
@@ -42,24 +68,19 @@ class Request:
         self.method = method
         self.raw_path = raw_path
         """The request target as sent: path and query, still percent-encoded."""
-        self.raw_headers = raw_headers
         self.lower_headers = lower_headers
         """The headers by lowercased name; a repeated header's values joined with ","."""
         self.content = content
         self.keep_alive = keep_alive
         self.version = version
         self.continue_sent = False
-        self._headers: CIMultiDictProxy[str] | None = None
+        self._headers: Headers | None = None
 
     @property
-    def headers(self) -> CIMultiDictProxy[str]:
-        """Case-insensitive, repeated headers kept apart (built on first use)."""
+    def headers(self) -> Headers:
+        """Case-insensitive; a repeated header's values joined with "," (RFC 9110 5.3)."""
         if self._headers is None:
-            self._headers = CIMultiDictProxy(
-                CIMultiDict(
-                    [(n.decode("latin-1"), v.decode("utf-8", "surrogateescape")) for n, v in self.raw_headers]
-                )
-            )
+            self._headers = Headers(self.lower_headers)
         return self._headers
 
     @property
