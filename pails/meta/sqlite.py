@@ -307,6 +307,14 @@ class _TransactionLost(Exception):
     """The database rolled the whole transaction back (e.g. disk full): no operation in it committed."""
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+
 class _Writer:
     """One thread, one read-write connection, group commit."""
 
@@ -470,15 +478,7 @@ class _Writer:
             else:
                 conn.execute("RELEASE op")
                 done.append((job, value, None))
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-            self._deliver([(job, None, exc) for job, _, _ in done])
+        if not self._commit(conn, [job for job, _, _ in done]):
             return [], []
         return done, []
 
@@ -490,24 +490,22 @@ class _Writer:
         try:
             value = job.op(conn)
         except Exception as exc:
-            if conn.in_transaction:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
+            _rollback(conn)
             self._deliver([(job, None, exc)])
             return [], []
+        if not self._commit(conn, [job]):
+            return [], []
+        return [(job, value, None)], []
+
+    def _commit(self, conn: sqlite3.Connection, jobs: list[_Job]) -> bool:
+        """COMMIT; if that fails, roll back and fail every job of the transaction."""
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            if conn.in_transaction:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-            self._deliver([(job, None, exc)])
-            return [], []
-        return [(job, value, None)], []
+            _rollback(conn)
+            self._deliver([(job, None, exc) for job in jobs])
+            return False
+        return True
 
     @staticmethod
     def _rollback_to_savepoint(conn: sqlite3.Connection) -> bool:
