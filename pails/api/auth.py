@@ -3,6 +3,8 @@ pails.iam."""
 
 from __future__ import annotations
 
+import calendar
+import time
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
@@ -62,11 +64,10 @@ async def authenticate(
     (global services, signed for whatever region the client chose) the region is not checked, and
     the caller passes `payload_hash`, the body's SHA-256 (their clients send no x-amz-content-sha256)."""
     headers = lower_headers(request)
-    if payload_hash is not None:
-        headers = dict(headers)  # the request's own dict stays as received
-        headers.setdefault("x-amz-content-sha256", payload_hash)
-    signed = SignedRequest(method=request.method, raw_path=raw_path, raw_query=raw_query, headers=headers)
-    header = signed.headers.get("authorization")
+    if payload_hash is not None and "x-amz-content-sha256" not in headers:
+        headers = {**headers, "x-amz-content-sha256": payload_hash}  # a copy: the request's stays as sent
+    signed = SignedRequest(request.method, raw_path, raw_query, headers)
+    header = headers.get("authorization")
     if (header is not None and header.startswith("AWS ")) or "AWSAccessKeyId=" in raw_query:
         scheme = auth_scheme(signed)
         if scheme == "sigv2-header" or scheme == "sigv2-query":
@@ -75,12 +76,12 @@ async def authenticate(
     info = parse_auth(signed)
     if info is None:
         return None, None, None
-    credential = await lookup(credentials, info.access_key, info.security_token)
+    credential = credentials.cached(info.access_key) if info.security_token is None else None
+    if credential is None:
+        credential = await lookup(credentials, info.access_key, info.security_token)
     if service != "s3":
         region = info.region
-    signing_key = verify(
-        signed, info, credential.secret_key, now=datetime.now(UTC), region=region, service=service
-    )
+    signing_key = verify(signed, info, credential.secret_key, now=time.time(), region=region, service=service)
     return credential.identity, info, signing_key
 
 
@@ -115,7 +116,7 @@ async def _authenticate_v2(
     info = AuthInfo(
         access_key=claims.access_key,
         amz_date=amz_date,
-        date=claims.when,
+        timestamp=calendar.timegm(claims.when.utctimetuple()),
         scope_date=amz_date[:8],
         region="",
         service="s3",

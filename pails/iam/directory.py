@@ -126,13 +126,34 @@ class CredentialStore:
     async def lookup(self, access_key: str, security_token: str | None = None) -> Credential | None:
         """The credential for a request's access key (None: unknown, inactive or deleted).
 
-        With a session token: raises sessions.TokenExpired / TokenInvalid (TokenRevoked)."""
-        await self.refresh_accounts()
+        With a session token: raises sessions.TokenExpired / TokenInvalid (TokenRevoked).
+
+        A cached long-term key is a couple of dict hits: no coroutine is awaited."""
+        now = time.monotonic()
+        if now - self._accounts_loaded >= self.ttl:
+            await self.refresh_accounts()
+            now = time.monotonic()
         if security_token is not None:
             return await self._session(access_key, security_token)
         if access_key.startswith(TEMP_KEY_PREFIX):
             return None  # temporary keys only work with their token
+        if access_key == self.root.identity.access_key:
+            return self.root
+        cached = self._keys.get(access_key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         return await self._long_term(access_key)
+
+    def cached(self, access_key: str) -> Credential | None:
+        """What :meth:`lookup` (without a session token) would return, when that is known without
+        any I/O; None when it is not (then await :meth:`lookup`). Saves the request's coroutine."""
+        now = time.monotonic()
+        if now - self._accounts_loaded >= self.ttl or access_key.startswith(TEMP_KEY_PREFIX):
+            return None
+        if access_key == self.root.identity.access_key:
+            return self.root
+        cached = self._keys.get(access_key)
+        return cached[1] if cached is not None and cached[0] > now else None
 
     async def _long_term(self, access_key: str) -> Credential | None:
         if access_key == self.root.identity.access_key:

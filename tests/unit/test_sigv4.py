@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlsplit
@@ -500,3 +501,22 @@ def test_signing_key_is_cached() -> None:
     check(req)
     check(req)
     assert sigv4.derive_signing_key.cache_info().hits >= 1
+
+
+def test_fast_sign_string_is_hmac_sha256() -> None:
+    for key in (sigv4.derive_signing_key(SK, "20130524", REGION, "s3"), b"", b"k" * 64, b"long" * 20):
+        for text in ("", "AWS4-HMAC-SHA256\n20130524T000000Z\nscope\nabc", "é" * 100):
+            assert sigv4.fast_sign_string(key, text) == sigv4.sign_string(key, text)
+
+
+def test_sha256_hex_check_matches_the_regex() -> None:
+    for value in (
+        "a" * 64,
+        "F" * 64,
+        "g" + "a" * 63,
+        " " + "a" * 63,
+        "+" + "a" * 63,
+        "é" + "a" * 63,
+        "a" * 63,
+    ):
+        assert sigv4._is_sha256_hex(value) == bool(re.fullmatch(r"[0-9a-fA-F]{64}", value))
