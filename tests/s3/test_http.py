@@ -256,3 +256,26 @@ def test_expect_100_continue_on_a_configuration_body(server, s3, bucket):
         sock.sendall(xml)
         status, _, body = reader.read_final()
         assert status == 200 and b"<Deleted>" in body, body
+
+
+def test_large_bodies_back_to_back_on_one_connection(server, s3, bucket):
+    """A head and the start of a large body arriving in one read are not a too-large head."""
+    data = bytes(range(256)) * 2400  # 600 KiB
+    with connect(server) as sock:
+        reader = HTTPReader(sock)
+        for i in range(3):
+            path = uri_encode(f"/{bucket}/big{i}", keep_slash=True)
+            headers = sign(
+                "PUT",
+                path,
+                [],
+                {"Host": server.raw.netloc, "Content-Length": str(len(data))},
+                server.creds,
+                hashlib.sha256(data).hexdigest(),
+            ).headers
+            sock.sendall(
+                head_bytes([f"PUT {path} HTTP/1.1"] + [f"{k}: {v}" for k, v in headers.items()]) + data
+            )
+            status, _, body = reader.read_final()
+            assert status == 200, body
+    assert s3.get_object(Bucket=bucket, Key="big2")["Body"].read() == data

@@ -85,6 +85,8 @@ class HttpConnection(asyncio.Protocol):
         self._raw: list[tuple[bytes, bytes]] = []
         self._in_body = False
         self._head_wire = 0
+        self._completed = 0
+        """Requests whose message (head and body) was parsed to the end."""
         self._body: BodyStream | None = None
         # requests parsed and waiting, and the task answering them
         self._pending: deque[Request] = deque()
@@ -131,21 +133,27 @@ class HttpConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._last_activity = time.monotonic()
-        if not self._in_body:
-            # httptools buffers a request head until it is complete: bound what it may hold.
-            self._head_wire += len(data)
-            if self._head_wire > 2 * self._limits.head:
-                self._reject("header-too-large")
-                return
+        in_head = not self._in_body
+        completed = self._completed
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
             self._reject(cause.kind if isinstance(cause, _Rejected) else "bad-request")
+            return
         except httptools.HttpParserUpgrade:
-            pass  # the request was parsed; what follows it is not HTTP: answered, then closed
+            return  # the request was parsed; what follows it is not HTTP: answered, then closed
         except httptools.HttpParserError:
             self._reject("bad-request")
+            return
+        if in_head and not self._in_body and completed == self._completed:
+            # All of `data` went into a head that is still incomplete, which httptools buffers
+            # (a request's own headers are counted exactly once it completes): bound it.
+            self._head_wire += len(data)
+            if self._head_wire > 2 * self._limits.head:
+                self._reject("header-too-large")
+        else:
+            self._head_wire = 0
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -214,7 +222,7 @@ class HttpConnection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self._in_body = False
-        self._head_wire = 0
+        self._completed += 1
         if self._body is not None:
             self._body.feed_eof()
             self._body = None
