@@ -12,13 +12,14 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol, cast
 
 import httptools
 
 from pails.api.http.body import BodyStream, empty_body
 from pails.api.http.request import Request
-from pails.api.http.response import Response, StreamResponse, head_bytes
+from pails.api.http.response import Response, StreamResponse
 
 log = logging.getLogger("pails.http")
 
@@ -34,28 +35,18 @@ class ConnectionRegistry(Protocol):
     def discard(self, connection: HttpConnection) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
 class Limits:
-    __slots__ = ("body_buffer", "discard", "head", "idle_timeout", "pipeline")
-
-    def __init__(
-        self,
-        *,
-        head: int = 64 * 1024,
-        body_buffer: int = 1 << 20,
-        idle_timeout: float = 75.0,
-        pipeline: int = 16,
-        discard: int = 16 << 20,
-    ) -> None:
-        self.head = head
-        """Bytes of request line and headers."""
-        self.body_buffer = body_buffer
-        """Unread body bytes buffered before the socket is no longer read."""
-        self.idle_timeout = idle_timeout
-        """Seconds a connection may stay idle between requests."""
-        self.pipeline = pipeline
-        """Requests parsed ahead of the one being answered."""
-        self.discard = discard
-        """Unread body bytes skipped to keep a connection alive after an early answer."""
+    head: int = 64 * 1024
+    """Bytes of request line and headers."""
+    body_buffer: int = 1 << 20
+    """Unread body bytes buffered before the socket is no longer read."""
+    idle_timeout: float = 75.0
+    """Seconds a connection may stay idle between requests."""
+    pipeline: int = 16
+    """Requests parsed ahead of the one being answered."""
+    discard: int = 16 << 20
+    """Unread body bytes skipped to keep a connection alive after an early answer."""
 
 
 class _Rejected(Exception):
@@ -261,12 +252,6 @@ class HttpConnection(asyncio.Protocol):
         waiter = self._drain_waiter = self._loop.create_future()
         await waiter
 
-    def send_head(self, response: StreamResponse, head_only: bool) -> None:
-        headers = response.headers
-        if not response.keep_alive:
-            headers["Connection"] = "close"
-        self.write(head_bytes(response.status, headers))
-
     # answering
 
     async def _answer(self, request: Request) -> None:
@@ -307,7 +292,7 @@ class HttpConnection(asyncio.Protocol):
                 data = response.serialize(request.method == "HEAD", keep_alive)
             if self._closed:
                 return False
-            self._transport.write(data)  # type: ignore[union-attr]
+            self.write(data)
         if not request.content.complete:
             # Answered before the whole body arrived: skip the rest if it is small enough.
             if not keep_alive or not self._can_discard(request):

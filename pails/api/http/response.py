@@ -79,7 +79,13 @@ class StreamResponse:
         elif not head_only:
             self._chunked = True
             self.headers["Transfer-Encoding"] = "chunked"
-        request.connection.send_head(self, head_only)
+        request.connection.write(self.head(self.keep_alive))
+
+    def head(self, keep_alive: bool) -> bytes:
+        """Status line and headers as sent (with Connection: close when the connection ends)."""
+        if not keep_alive:
+            self.headers["Connection"] = "close"
+        return head_bytes(self.status, self.headers)
 
     async def write(self, data: bytes) -> None:
         assert self._request is not None, "prepare() first"
@@ -120,12 +126,9 @@ class Response(StreamResponse):
 
     def serialize(self, head_only: bool, keep_alive: bool) -> bytes:
         """The whole response as sent: status line, headers, body."""
-        headers = self.headers
-        if self.status not in _NO_BODY_STATUSES and "Content-Length" not in headers:
-            headers["Content-Length"] = str(len(self.body))
-        if not keep_alive:
-            headers["Connection"] = "close"
-        head = head_bytes(self.status, headers)
+        if self.status not in _NO_BODY_STATUSES and "Content-Length" not in self.headers:
+            self.headers["Content-Length"] = str(len(self.body))
+        head = self.head(keep_alive)
         if head_only or not self.body or self.status in _NO_BODY_STATUSES:
             return head
         return head + self.body
