@@ -137,12 +137,8 @@ class CredentialStore:
             return await self._session(access_key, security_token)
         if access_key.startswith(TEMP_KEY_PREFIX):
             return None  # temporary keys only work with their token
-        if access_key == self.root.identity.access_key:
-            return self.root
-        cached = self._keys.get(access_key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        return await self._long_term(access_key)
+        hit, credential = self._known(access_key, now)
+        return credential if hit else await self._long_term(access_key)
 
     def cached(self, access_key: str) -> Credential | None:
         """What :meth:`lookup` (without a session token) would return, when that is known without
@@ -150,18 +146,23 @@ class CredentialStore:
         now = time.monotonic()
         if now - self._accounts_loaded >= self.ttl or access_key.startswith(TEMP_KEY_PREFIX):
             return None
-        if access_key == self.root.identity.access_key:
-            return self.root
-        cached = self._keys.get(access_key)
-        return cached[1] if cached is not None and cached[0] > now else None
+        return self._known(access_key, now)[1]
 
-    async def _long_term(self, access_key: str) -> Credential | None:
+    def _known(self, access_key: str, now: float) -> tuple[bool, Credential | None]:
+        """(True, the credential) for the root or a long-term key whose cache entry has not
+        expired, the entry being None for an unknown key; (False, None): look it up."""
         if access_key == self.root.identity.access_key:
-            return self.root
-        now = time.monotonic()
+            return True, self.root
         cached = self._keys.get(access_key)
         if cached is not None and cached[0] > now:
-            return cached[1]
+            return True, cached[1]
+        return False, None
+
+    async def _long_term(self, access_key: str) -> Credential | None:
+        now = time.monotonic()
+        hit, credential = self._known(access_key, now)
+        if hit:
+            return credential
         credential = await self._load_key(access_key)
         if len(self._keys) >= _MAX_ENTRIES:
             self._keys.clear()
