@@ -200,10 +200,6 @@ class S3Application:
             response = error_response(
                 S3Error("InternalError"), request_id, resource, request.method == "HEAD"
             )
-        if "expect" in request.lower_headers and not request.continue_sent:
-            # The client waits for "100 Continue" and never sends the body after a final answer:
-            # the connection cannot be reused (its next bytes would be read as this body).
-            response.force_close()
         status = response.status
         self.services.metrics.observe(api, status, time.perf_counter() - started)
         return response

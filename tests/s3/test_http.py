@@ -279,3 +279,17 @@ def test_large_bodies_back_to_back_on_one_connection(server, s3, bucket):
             status, _, body = reader.read_final()
             assert status == 200, body
     assert s3.get_object(Bucket=bucket, Key="big2")["Body"].read() == data
+
+
+def test_refused_expect_100_continue_closes_the_connection(server, s3, bucket):
+    """A PUT refused before "100 Continue" (no such bucket): the body will never come, so the
+    answer says Connection: close and the connection ends instead of waiting for it."""
+    path = uri_encode(f"/{unique_bucket_name('nobucket')}/k", keep_slash=True)
+    lines = signed_lines(server, "PUT", path, {"Content-Length": "1000", "Expect": "100-continue"})
+    with connect(server) as sock:
+        sock.sendall(head_bytes(lines))
+        reader = HTTPReader(sock)
+        status, headers, body = reader.read_final()
+        assert status == 404 and parse_error(body)["Code"] == "NoSuchBucket"
+        assert headers.get("connection") == "close"
+        assert sock.recv(10) == b""

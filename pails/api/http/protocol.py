@@ -280,6 +280,10 @@ class HttpConnection(asyncio.Protocol):
             response = self._render_error("internal-error")
             response.force_close()
         keep_alive = request.keep_alive and response.keep_alive
+        if keep_alive and request.awaits_continue and not request.content.complete:
+            # The client waits for "100 Continue" and never sends the body after a final answer:
+            # its next bytes would be read as this body, so the connection cannot be reused.
+            keep_alive = False
         if not response.prepared:
             if not isinstance(response, Response):
                 raise TypeError("a StreamResponse must be prepared by its handler")

@@ -100,6 +100,11 @@ class Request:
         value = self.lower_headers.get("content-length")
         return int(value) if value is not None and value.isdigit() else None
 
+    @property
+    def awaits_continue(self) -> bool:
+        """The client sent `Expect: 100-continue` and was not told to continue yet."""
+        return not self.continue_sent and "expect" in self.lower_headers
+
     def send_continue(self) -> None:
         """Answer `Expect: 100-continue`: the client may now send the body."""
         if not self.continue_sent:
