@@ -8,7 +8,7 @@ from xml.etree.ElementTree import Element
 from pails.api import xml
 from pails.api.authz import header_acl
 from pails.api.context import RequestContext
-from pails.api.handlers.common import read_small_body, xml_response
+from pails.api.handlers.common import read_small_body, version_id_headers, xml_response
 from pails.api.handlers.post_object import post_object
 from pails.api.http import Response, StreamResponse
 from pails.errors import S3Error
@@ -157,12 +157,6 @@ async def put_bucket_acl(ctx: RequestContext) -> StreamResponse:
     return Response()
 
 
-def _version_headers(requested: str | None, version_id: str) -> dict[str, str]:
-    if requested is not None or version_id != "null":
-        return {"x-amz-version-id": version_id}
-    return {}
-
-
 async def get_object_acl(ctx: RequestContext) -> StreamResponse:
     auth = await ctx.services.access.existing(ctx.bucket_name)
     requested = ctx.query.get("versionId")
@@ -174,7 +168,7 @@ async def get_object_acl(ctx: RequestContext) -> StreamResponse:
             raise S3Error("NoSuchVersion", extra={"Key": ctx.key, "VersionId": requested})
         raise S3Error("NoSuchKey", extra={"Key": ctx.key})
     response = xml_response(acl_document(ctx.services.access.object_acl(auth, obj)))
-    response.headers.update(_version_headers(requested, obj.version_id))
+    response.headers.update(version_id_headers(requested, obj.version_id))
     return response
 
 
@@ -191,7 +185,7 @@ async def put_object_acl(ctx: RequestContext) -> StreamResponse:
     current = ctx.services.access.object_acl(auth, obj)
     acl = await _new_acl(ctx, current.owner_id, current.owner_name, auth.owner_id)
     version_id = await ctx.services.access.put_object_acl(auth, ctx.key, obj.version_id, acl)
-    return Response(headers=_version_headers(requested, version_id))
+    return Response(headers=version_id_headers(requested, version_id))
 
 
 # ------------------------------------------------------------------ PublicAccessBlock

@@ -44,3 +44,10 @@ async def read_small_body(ctx: RequestContext, limit: int = MAX_XML_BODY_BYTES) 
     if expected is not None and hashlib.sha256(body).hexdigest() != expected:
         raise S3Error("XAmzContentSHA256Mismatch")
     return body
+
+
+def version_id_headers(requested: str | None, version_id: str) -> dict[str, str]:
+    """x-amz-version-id, as GetObject sends it: when a version was named or the key is versioned."""
+    if requested is not None or version_id != "null":
+        return {"x-amz-version-id": version_id}
+    return {}

@@ -142,8 +142,19 @@ def _object_headers(ctx: RequestContext, obj: ObjectVersion, *, whole: bool = Tr
     if ctx.query:
         for param, header in _RESPONSE_OVERRIDES.items():
             if param in ctx.query:
-                headers[header] = ctx.query[param]
+                headers[header] = _override_value(param, ctx.query[param])
     return headers
+
+
+def _override_value(param: str, value: str) -> str:
+    """A response-* override, refused if it would break out of its header line."""
+    if "\r" in value or "\n" in value or "\x00" in value:
+        raise S3Error(
+            "InvalidArgument",
+            f"{param} must not contain line breaks or NUL characters.",
+            extra={"ArgumentName": param},
+        )
+    return value
 
 
 def _part_range(obj: ObjectVersion, value: str) -> tuple[int, int] | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pails.api import xml
 from pails.api.context import RequestContext
-from pails.api.handlers.common import read_small_body, xml_response
+from pails.api.handlers.common import read_small_body, version_id_headers, xml_response
 from pails.api.http import Response, StreamResponse
 from pails.errors import S3Error
 from pails.service.tagging import MAX_BUCKET_TAGS, MAX_OBJECT_TAGS, validate_tags
@@ -37,19 +37,12 @@ def tagging_document(tags: dict[str, str]) -> bytes:
     return xml.document("Tagging", ["<TagSet>", tag_xml, "</TagSet>"])
 
 
-def _version_headers(requested: str | None, version_id: str) -> dict[str, str]:
-    """x-amz-version-id, as GetObject sends it: when a version was named or the key is versioned."""
-    if requested is not None or version_id != "null":
-        return {"x-amz-version-id": version_id}
-    return {}
-
-
 async def get_object_tagging(ctx: RequestContext) -> StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     requested = ctx.query.get("versionId")
     obj = await ctx.services.tagging.object_tags(bucket, ctx.key, requested)
     response = xml_response(tagging_document(obj.tags))
-    response.headers.update(_version_headers(requested, obj.version_id))
+    response.headers.update(version_id_headers(requested, obj.version_id))
     return response
 
 
@@ -58,14 +51,14 @@ async def put_object_tagging(ctx: RequestContext) -> StreamResponse:
     requested = ctx.query.get("versionId")
     tags = parse_tagging(await read_small_body(ctx), limit=MAX_OBJECT_TAGS)
     version_id = await ctx.services.tagging.set_object_tags(bucket, ctx.key, requested, tags)
-    return Response(headers=_version_headers(requested, version_id))
+    return Response(headers=version_id_headers(requested, version_id))
 
 
 async def delete_object_tagging(ctx: RequestContext) -> StreamResponse:
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     requested = ctx.query.get("versionId")
     version_id = await ctx.services.tagging.set_object_tags(bucket, ctx.key, requested, {})
-    return Response(status=204, headers=_version_headers(requested, version_id))
+    return Response(status=204, headers=version_id_headers(requested, version_id))
 
 
 async def get_bucket_tagging(ctx: RequestContext) -> StreamResponse:
