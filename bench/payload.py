@@ -70,7 +70,7 @@ class StreamVerifier:
         self.received = 0
         self.ok = True
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | memoryview) -> None:
         pos = self.received
         self.received += len(data)
         if not self.ok:

@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="pails server --workers N (default: the server's default)",
     )
+    ap.add_argument(
+        "--pails-pin", action="store_true", help="pails server --pin-workers (one CPU per worker)"
+    )
     add_common_args(ap)
     args = ap.parse_args(argv)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -72,7 +75,11 @@ def main(argv: list[str] | None = None) -> None:
     for name in [s.strip() for s in args.servers.split(",") if s.strip()]:
         print(f"=== {name} (load average {os.getloadavg()[0]:.2f})", flush=True)
         try:
-            pails_args = () if args.pails_workers is None else ("--workers", str(args.pails_workers))
+            pails_args: tuple[str, ...] = ()
+            if args.pails_workers is not None:
+                pails_args += ("--workers", str(args.pails_workers))
+            if args.pails_pin:
+                pails_args += ("--pin-workers",)
             server = peers.start(name, pails_args=pails_args)
         except (RuntimeError, FileNotFoundError, ValueError) as exc:
             failures[name] = str(exc)

@@ -41,6 +41,13 @@ def server(
             max=256,
         ),
     ] = 1,
+    pin_workers: Annotated[
+        bool,
+        typer.Option(
+            "--pin-workers",
+            help="Bind worker k to the k-th allowed CPU (with --workers > 1; for a dedicated host).",
+        ),
+    ] = False,
     cache: Annotated[
         str | None,
         typer.Option(
@@ -71,7 +78,7 @@ def server(
         metadata_url=metadata,
         cache_url=cache,
     )
-    run(settings, workers)
+    run(settings, workers, pin_workers=pin_workers)
 
 
 def _check_metadata_url(url: str) -> None:

@@ -180,8 +180,9 @@ def _install_uvloop() -> None:
         pass
 
 
-def run(settings: Settings, workers: int = 1) -> None:
-    """Run the server; workers > 1 forks that many worker processes (0: one per CPU)."""
+def run(settings: Settings, workers: int = 1, *, pin_workers: bool = False) -> None:
+    """Run the server; workers > 1 forks that many worker processes (0: one per CPU), each bound to
+    one CPU of those allowed with `pin_workers`."""
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -193,7 +194,7 @@ def run(settings: Settings, workers: int = 1) -> None:
         return
     if not 1 < workers <= 256:
         raise ValueError("workers must be in 0..256")
-    sys.exit(_supervise(settings, workers))
+    sys.exit(_supervise(settings, workers, pin_workers))
 
 
 def _prepare(settings: Settings) -> None:
@@ -226,23 +227,24 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _supervise(settings: Settings, workers: int) -> int:
+def _supervise(settings: Settings, workers: int, pin_workers: bool = False) -> int:
     """(parent) Fork the workers, forward SIGTERM/SIGINT, and stop them all when one ends
     (nothing is restarted). Returns the exit status."""
     _prepare(settings)
     run_dir = Path(tempfile.mkdtemp(prefix="pails-"))  # private (0700): sockets and metrics
     (run_dir / "metrics").mkdir()
     try:
-        return _fork_workers(settings, workers, run_dir)
+        return _fork_workers(settings, workers, run_dir, pin_workers)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def _fork_workers(settings: Settings, workers: int, run_dir: Path) -> int:
+def _fork_workers(settings: Settings, workers: int, run_dir: Path, pin_workers: bool) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     children: dict[int, int] = {}
     parent = os.getpid()
+    cpus = sorted(os.sched_getaffinity(0))
 
     def forward(signum: int, _frame: object) -> None:
         for pid in children:
@@ -257,6 +259,10 @@ def _fork_workers(settings: Settings, workers: int, run_dir: Path) -> int:
             code = 0
             try:
                 _die_with_parent(parent)
+                if pin_workers:
+                    # The worker's threads (event loop, SQLite writer, fsync) hand the GIL to each
+                    # other many times per write; on one CPU that is no cross-CPU wake-up (0007).
+                    os.sched_setaffinity(0, {cpus[k % len(cpus)]})
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 _install_uvloop()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import binascii
 import calendar
+import functools
 import hashlib
 import hmac
 import re
@@ -243,11 +244,14 @@ def _iso_seconds(seconds: float) -> str:
     return _iso(datetime.fromtimestamp(seconds, UTC))
 
 
-def _split_query(raw_query: str, plus_is_space: bool = True) -> list[tuple[bytes, bytes]]:
-    """Decoded (name, value) byte pairs; blank values kept; '+' means a space unless told otherwise."""
+@functools.lru_cache(maxsize=32)
+def _split_query(raw_query: str, plus_is_space: bool = True) -> tuple[tuple[bytes, bytes], ...]:
+    """Decoded (name, value) byte pairs; blank values kept; '+' means a space unless told otherwise.
+
+    Cached: one presigned request asks up to three times (scheme, claims, canonical query)."""
     pairs: list[tuple[bytes, bytes]] = []
     if not raw_query:
-        return pairs
+        return ()
     for part in raw_query.split("&"):
         if not part:
             continue
@@ -256,7 +260,7 @@ def _split_query(raw_query: str, plus_is_space: bool = True) -> list[tuple[bytes
             name = name.replace("+", " ")
             value = value.replace("+", " ")
         pairs.append((unquote_to_bytes(name), unquote_to_bytes(value)))
-    return pairs
+    return tuple(pairs)
 
 
 def _query_params(raw_query: str) -> dict[str, str]:
