@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.config import Config
+from iamutil import client
 
 pytestmark = [pytest.mark.needs_process]
 
@@ -28,14 +27,7 @@ def test_each_worker_is_bound_to_one_cpu(start_server):
     assert all(len(os.sched_getaffinity(w)) == 1 for w in workers)
     assert os.sched_getaffinity(srv.pid) == set(allowed)  # the parent is not pinned
 
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=srv.endpoint,
-        aws_access_key_id=srv.access_key,
-        aws_secret_access_key=srv.secret_key,
-        region_name=srv.region,
-        config=Config(retries={"max_attempts": 1}),
-    )
+    s3 = client("s3", srv.endpoint, srv.access_key, srv.secret_key)
     s3.create_bucket(Bucket="pinned")
     for i in range(20):
         s3.put_object(Bucket="pinned", Key=f"k{i}", Body=b"x" * i)
