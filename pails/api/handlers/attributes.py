@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pails.api import xml
 from pails.api.context import RequestContext
-from pails.api.handlers.common import xml_response
+from pails.api.handlers.common import version_id_headers, xml_response
 from pails.api.http import StreamResponse
 from pails.api.httpdate import http_date
 from pails.errors import S3Error
@@ -109,6 +109,5 @@ async def get_object_attributes(ctx: RequestContext) -> StreamResponse:
         parts.append(xml.element("ObjectSize", obj.size))
     response = xml_response(xml.document("GetObjectAttributesResponse", parts))
     response.headers["Last-Modified"] = http_date(obj.last_modified)
-    if version is not None or obj.version_id != "null":
-        response.headers["x-amz-version-id"] = obj.version_id
+    response.headers.update(version_id_headers(version, obj.version_id))
     return response

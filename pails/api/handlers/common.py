@@ -46,8 +46,11 @@ async def read_small_body(ctx: RequestContext, limit: int = MAX_XML_BODY_BYTES) 
     return body
 
 
-def version_id_headers(requested: str | None, version_id: str) -> dict[str, str]:
-    """x-amz-version-id, as GetObject sends it: when a version was named or the key is versioned."""
+def version_id_headers(
+    requested: str | None, version_id: str, header: str = "x-amz-version-id"
+) -> dict[str, str]:
+    """The version id header, as GetObject sends it: when a version was named or the key is
+    versioned (CopyObject sends its source's the same way, as x-amz-copy-source-version-id)."""
     if requested is not None or version_id != "null":
-        return {"x-amz-version-id": version_id}
+        return {header: version_id}
     return {}

@@ -7,7 +7,7 @@ from urllib.parse import unquote
 from pails.api import xml
 from pails.api.authz import new_object_acl
 from pails.api.context import RequestContext
-from pails.api.handlers.common import xml_response
+from pails.api.handlers.common import version_id_headers, xml_response
 from pails.api.handlers.objects import _etag_matches, _http_time
 from pails.api.handlers.writes import stored_headers, user_metadata, write_condition
 from pails.api.http import Request, StreamResponse
@@ -74,11 +74,6 @@ async def _source(ctx: RequestContext) -> tuple[Bucket, str, str | None]:
     return bucket, key, version
 
 
-def _version_headers(response: StreamResponse, source: ObjectVersion, version: str | None) -> None:
-    if version is not None or source.version_id != "null":
-        response.headers["x-amz-copy-source-version-id"] = source.version_id
-
-
 async def copy_object(ctx: RequestContext) -> StreamResponse:
     request = ctx.request
     source_bucket, source_key, source_version = await _source(ctx)
@@ -132,7 +127,9 @@ async def copy_object(ctx: RequestContext) -> StreamResponse:
         if "-" not in value:
             parts.append(xml.element("Checksum" + name, value))
     response = xml_response(xml.document("CopyObjectResult", parts))
-    _version_headers(response, source, source_version)
+    response.headers.update(
+        version_id_headers(source_version, source.version_id, "x-amz-copy-source-version-id")
+    )
     if obj.version_id != "null":
         response.headers["x-amz-version-id"] = obj.version_id
     return response
@@ -177,5 +174,7 @@ async def upload_part_copy(ctx: RequestContext) -> StreamResponse:
     ]
     parts.extend(xml.element("Checksum" + name, value) for name, value in part.checksums.items())
     response = xml_response(xml.document("CopyPartResult", parts))
-    _version_headers(response, source, source_version)
+    response.headers.update(
+        version_id_headers(source_version, source.version_id, "x-amz-copy-source-version-id")
+    )
     return response

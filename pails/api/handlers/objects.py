@@ -8,7 +8,7 @@ from pails.api import xml
 from pails.api.authz import allowed, new_object_acl
 from pails.api.body import request_body
 from pails.api.context import RequestContext
-from pails.api.handlers.common import parse_content_md5, read_small_body, xml_response
+from pails.api.handlers.common import parse_content_md5, read_small_body, version_id_headers, xml_response
 from pails.api.handlers.writes import (
     checksum_expectations,
     pieces_then_trailers,
@@ -187,8 +187,7 @@ async def get_object(ctx: RequestContext) -> StreamResponse:
     _check_conditions(request, obj)
     part = _part_range(obj, part_number) if part_number is not None else None
     headers = _object_headers(ctx, obj, whole=part is None)
-    if version_id is not None or obj.version_id != "null":
-        headers["x-amz-version-id"] = obj.version_id
+    headers.update(version_id_headers(version_id, obj.version_id))
     byte_range = part if part is not None else parse_range(request.headers.get("Range"), obj.size)
     status = 200
     start, end = 0, obj.size
