@@ -27,11 +27,6 @@ from pails.iam.sigv4 import (
 )
 
 
-def lower_headers(request: Request) -> dict[str, str]:
-    """The headers by lowercased name, repeated ones joined with "," (built by the HTTP layer)."""
-    return request.lower_headers
-
-
 async def lookup(credentials: CredentialStore, access_key: str, security_token: str | None) -> Credential:
     """The credential of a signed request, or the S3 error for an unknown key or a bad token."""
     try:
@@ -63,7 +58,7 @@ async def authenticate(
     `service` is the credential scope the request must carry; for the IAM and STS query APIs
     (global services, signed for whatever region the client chose) the region is not checked, and
     the caller passes `payload_hash`, the body's SHA-256 (their clients send no x-amz-content-sha256)."""
-    headers = lower_headers(request)
+    headers = request.lower_headers
     if payload_hash is not None and "x-amz-content-sha256" not in headers:
         headers = {**headers, "x-amz-content-sha256": payload_hash}  # a copy: the request's stays as sent
     signed = SignedRequest(request.method, raw_path, raw_query, headers)
