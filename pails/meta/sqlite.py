@@ -33,6 +33,7 @@ from pails.meta.encoding import loads as _loads
 from pails.meta.encoding import manifest_chunk_ids as _chunk_ids
 from pails.meta.listing import ListingPlan, VersionPlan, byte_successor
 from pails.meta.migrate import migrate_sqlite
+from pails.meta.read_cache import CommitValidatedCache
 from pails.meta.models import (
     Bucket,
     DeleteOutcome,
@@ -56,6 +57,8 @@ from pails.meta.store import BucketExists, BucketNotEmptyError, NoSuchBucketErro
 
 T = TypeVar("T")
 WriteOp = Callable[[sqlite3.Connection], T]
+
+_MISSING = object()
 
 __all__ = ["SqliteMetadataStore", "byte_successor", "decode_manifest", "encode_manifest"]
 
@@ -546,6 +549,7 @@ class SqliteMetadataStore(SqliteMultipart, SqliteAccess):
         self.path = Path(path)
         self._writer: _Writer | None = None
         self._reader: sqlite3.Connection | None = None
+        self._objects: CommitValidatedCache[ObjectVersion] | None = None
 
     # lifecycle
 
@@ -568,10 +572,12 @@ class SqliteMetadataStore(SqliteMultipart, SqliteAccess):
             await asyncio.to_thread(writer.join)
             raise
         self._writer, self._reader = writer, reader
+        self._objects = CommitValidatedCache(reader)
 
     async def close(self) -> None:
         writer, reader = self._writer, self._reader
         self._writer = self._reader = None
+        self._objects = None
         if reader is not None:
             reader.close()
         if writer is not None:
@@ -661,17 +667,33 @@ class SqliteMetadataStore(SqliteMultipart, SqliteAccess):
     ) -> ObjectVersion | None:
         """The latest version of the key, delete markers included (callers check is_delete_marker),
         or the version given (head_only: without manifest and ACL, see MetadataStore)."""
+        cache = self._objects
+        if cache is None:
+            raise RuntimeError("the metadata store is not open")
+        entries = cache.current()
+        cache_key = (bucket_id, key, version_id, head_only)
+        found = entries.get(cache_key, _MISSING)
+        if found is not _MISSING:
+            return found  # type: ignore[return-value]
+        obj = self._read_object(bucket_id, key, version_id, head_only)
+        cache.put(entries, cache_key, obj)
+        return obj
+
+    def _read_object(
+        self, bucket_id: int, key: str, version_id: str | None, head_only: bool
+    ) -> ObjectVersion | None:
         raw = key.encode("utf-8")
+        conn = self._read()
         if head_only:
             if version_id is None:
-                row = self._read().execute(_SQL_OBJECT_HEAD, (bucket_id, raw)).fetchone()
+                row = conn.execute(_SQL_OBJECT_HEAD, (bucket_id, raw)).fetchone()
             else:
-                row = self._read().execute(_SQL_OBJECT_HEAD_VERSION, (bucket_id, raw, version_id)).fetchone()
+                row = conn.execute(_SQL_OBJECT_HEAD_VERSION, (bucket_id, raw, version_id)).fetchone()
             return None if row is None else object_head_of(row, bucket_id, key)
         if version_id is None:
-            row = self._read().execute(_SQL_OBJECT_GET, (bucket_id, raw)).fetchone()
+            row = conn.execute(_SQL_OBJECT_GET, (bucket_id, raw)).fetchone()
         else:
-            row = self._read().execute(_SQL_OBJECT_GET_VERSION, (bucket_id, raw, version_id)).fetchone()
+            row = conn.execute(_SQL_OBJECT_GET_VERSION, (bucket_id, raw, version_id)).fetchone()
         return None if row is None else object_of(row)
 
     async def set_versioning(self, bucket_id: int, status: str) -> None:
