@@ -29,7 +29,7 @@ from pails.api.handlers import (
 from pails.api.handlers import query as query_api
 from pails.api.handlers import versioning as versioning_handlers
 from pails.api.http import Request, Response, StreamResponse, json_response
-from pails.api.owner import check_expected_bucket_owner
+from pails.api.owner import EXPECTED_OWNER, check_expected_bucket_owner
 from pails.api.router import resolve, with_copy_source
 from pails.api.xml import error_document
 from pails.config import Settings
@@ -134,9 +134,9 @@ def error_response(error: S3Error, request_id: str, resource: str, head: bool) -
     return Response(status=error.status, body=body, headers=headers)
 
 
-def _check_expect(value: str | None) -> None:
+def _check_expect(value: str) -> None:
     """HTTP/1.1 defines one expectation; any other is refused before the body is read (RFC 9110)."""
-    if value is not None and value.strip().lower() != "100-continue":
+    if value.strip().lower() != "100-continue":
         raise S3Error(
             "ExpectationFailed",
             "The expectation given in the Expect request header could not be met.",
@@ -164,21 +164,23 @@ class S3Application:
         if service is not None:
             return await query_api.handle(self.services, service, request, raw_path, raw_query, request_id)
         api = "Unknown"
-        resource = raw_path
         ctx: RequestContext | None = None
         try:
             query = dict(parse_qsl(raw_query, keep_blank_values=True)) if raw_query else {}
+            lower = request.lower_headers
             endpoint = resolve(request.method, request.host, raw_path, query, self._domain)
-            endpoint = with_copy_source(endpoint, "x-amz-copy-source" in request.lower_headers)
+            if "x-amz-copy-source" in lower:
+                endpoint = with_copy_source(endpoint, True)
             api = endpoint.operation
             ctx = RequestContext(request, endpoint, request_id, raw_query, query, self.services)
-            resource = ctx.resource
-            _check_expect(request.lower_headers.get("expect"))
+            if "expect" in lower:
+                _check_expect(lower["expect"])
             ctx.identity, ctx.auth, ctx.signing_key = await authenticate(
                 request, raw_path, raw_query, self.services.credentials, self._region, domain=self._domain
             )
             await authorize(ctx)
-            await check_expected_bucket_owner(ctx)
+            if EXPECTED_OWNER in lower:
+                await check_expected_bucket_owner(ctx)
             response = await HANDLERS[api](ctx)
             response.headers["x-amz-request-id"] = request_id
             response.headers["x-amz-id-2"] = request_id
@@ -187,16 +189,19 @@ class S3Application:
         except S3Error as error:
             if ctx is not None and error.code == "NoSuchKey":
                 error = await hide_missing_key(ctx, error)
+            resource = ctx.resource if ctx is not None else raw_path
             response = error_response(error, request_id, resource, request.method == "HEAD")
         except MetadataUnavailableError as exc:
             log.warning(
                 "metadata unavailable in %s %s (request %s): %s", request.method, raw_path, request_id, exc
             )
+            resource = ctx.resource if ctx is not None else raw_path
             response = error_response(_METADATA_UNAVAILABLE, request_id, resource, request.method == "HEAD")
         except ConnectionResetError:
             raise
         except Exception:
             log.exception("internal error in %s %s (request %s)", request.method, raw_path, request_id)
+            resource = ctx.resource if ctx is not None else raw_path
             response = error_response(
                 S3Error("InternalError"), request_id, resource, request.method == "HEAD"
             )

@@ -130,7 +130,12 @@ async def authorize(ctx: RequestContext) -> None:
     whoever asks (bucket names are global and CreateBucket reveals them anyway)."""
     endpoint = ctx.endpoint
     accesses = required(
-        endpoint.operation, endpoint.bucket, endpoint.key, ctx.query, ctx.request.headers, _copy_source(ctx)
+        endpoint.operation,
+        endpoint.bucket,
+        endpoint.key,
+        ctx.query,
+        ctx.request.lower_headers,
+        _copy_source(ctx),
     )
     if not accesses:
         return  # authorized by the handler, per key

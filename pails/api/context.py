@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pails.api.http import Request
@@ -26,7 +26,6 @@ class RequestContext:
     auth: AuthInfo | None = None
     signing_key: bytes | None = None
     bytes_in: int = 0
-    response_headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def bucket_name(self) -> str:

@@ -9,7 +9,9 @@ from urllib.parse import unquote
 from pails.errors import S3Error
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (made for every request, and a frozen dataclass's __init__ costs several times more);
+# treat as immutable.
+@dataclass(slots=True)
 class Endpoint:
     operation: str
     bucket: str | None
@@ -67,8 +69,24 @@ def _access_operation(table: dict[tuple[str, str], str], method: str, query: Con
     return None
 
 
+_hosts: dict[tuple[str, str], str | None] = {}
+
+
 def split_host(host: str, domain: str) -> str | None:
-    """The bucket named by a virtual-hosted-style Host header, if any."""
+    """The bucket named by a virtual-hosted-style Host header, if any (remembered: a client sends
+    the same Host on every request)."""
+    try:
+        return _hosts[host, domain]
+    except KeyError:
+        pass
+    bucket = _split_host(host, domain)
+    if len(_hosts) >= 1024:
+        _hosts.clear()
+    _hosts[host, domain] = bucket
+    return bucket
+
+
+def _split_host(host: str, domain: str) -> str | None:
     name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
     name = name.lower()
     suffix = "." + domain

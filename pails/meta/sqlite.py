@@ -33,7 +33,6 @@ from pails.meta.encoding import loads as _loads
 from pails.meta.encoding import manifest_chunk_ids as _chunk_ids
 from pails.meta.listing import ListingPlan, VersionPlan, byte_successor
 from pails.meta.migrate import migrate_sqlite
-from pails.meta.read_cache import CommitValidatedCache
 from pails.meta.models import (
     Bucket,
     DeleteOutcome,
@@ -43,6 +42,7 @@ from pails.meta.models import (
     VersionPage,
     WriteCondition,
 )
+from pails.meta.read_cache import CommitValidatedCache
 from pails.meta.rows import BUCKET_COLS, OBJECT_COLS, OBJECT_HEAD_COLS, bucket_of, object_head_of, object_of
 from pails.meta.rules import check_write_condition, version_for_write
 from pails.meta.sqlite_lock import WriterLock

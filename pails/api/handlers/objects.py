@@ -16,7 +16,7 @@ from pails.api.handlers.writes import (
     user_metadata,
     write_condition,
 )
-from pails.api.http import Request, Response, StreamResponse
+from pails.api.http import Response, StreamResponse
 from pails.api.httpdate import http_date
 from pails.api.ranges import parse_range
 from pails.checksums import header_name
@@ -77,15 +77,20 @@ async def put_object(ctx: RequestContext) -> StreamResponse:
     return Response(headers=response_headers)
 
 
-def _check_conditions(request: Request, obj: ObjectVersion) -> None:
-    """RFC 7232 evaluation order, as S3 applies it."""
+_CONDITION_HEADERS = frozenset({"if-match", "if-none-match", "if-modified-since", "if-unmodified-since"})
+
+
+def _check_conditions(headers: dict[str, str], obj: ObjectVersion) -> None:
+    """RFC 7232 evaluation order, as S3 applies it. `headers`: the request's, by lower-case name."""
+    if _CONDITION_HEADERS.isdisjoint(headers):
+        return
     etag = f'"{obj.etag}"'
-    if_match = request.headers.get("If-Match")
-    if_none_match = request.headers.get("If-None-Match")
+    if_match = headers.get("if-match")
+    if_none_match = headers.get("if-none-match")
     if if_match is not None:
         if not _etag_matches(if_match, etag):
             raise S3Error("PreconditionFailed", extra={"Condition": "If-Match"})
-    elif (since := _http_time(request.headers.get("If-Unmodified-Since"))) is not None and int(
+    elif (since := _http_time(headers.get("if-unmodified-since"))) is not None and int(
         obj.last_modified
     ) > since:
         raise S3Error("PreconditionFailed", extra={"Condition": "If-Unmodified-Since"})
@@ -94,7 +99,7 @@ def _check_conditions(request: Request, obj: ObjectVersion) -> None:
             raise S3Error(
                 "NotModified", headers={"ETag": etag, "Last-Modified": http_date(obj.last_modified)}
             )
-    elif (since := _http_time(request.headers.get("If-Modified-Since"))) is not None and int(
+    elif (since := _http_time(headers.get("if-modified-since"))) is not None and int(
         obj.last_modified
     ) <= since:
         raise S3Error("NotModified", headers={"ETag": etag, "Last-Modified": http_date(obj.last_modified)})
@@ -133,8 +138,9 @@ def _object_headers(ctx: RequestContext, obj: ObjectVersion, *, whole: bool = Tr
     if obj.tags:
         headers["x-amz-tagging-count"] = str(len(obj.tags))
     # A checksum describes the whole object, so S3 leaves it out of ranged responses.
-    whole = whole and "Range" not in ctx.request.headers
-    if whole and ctx.request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+    request_headers = ctx.request.lower_headers
+    whole = whole and "range" not in request_headers
+    if whole and request_headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
         for algorithm, value in obj.checksums.items():
             headers[header_name(algorithm)] = value
         if obj.checksums:
@@ -177,18 +183,19 @@ def _part_range(obj: ObjectVersion, value: str) -> tuple[int, int] | None:
 
 async def get_object(ctx: RequestContext) -> StreamResponse:
     request = ctx.request
+    request_headers = request.lower_headers
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
     version_id = ctx.query.get("versionId")
     part_number = ctx.query.get("partNumber")
-    if part_number is not None and "Range" in request.headers:
+    if part_number is not None and "range" in request_headers:
         raise S3Error("InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
     head_only = request.method == "HEAD"
     obj = await ctx.services.objects.head(bucket, ctx.key, version_id, head_only=head_only)
-    _check_conditions(request, obj)
+    _check_conditions(request_headers, obj)
     part = _part_range(obj, part_number) if part_number is not None else None
     headers = _object_headers(ctx, obj, whole=part is None)
     headers.update(version_id_headers(version_id, obj.version_id))
-    byte_range = part if part is not None else parse_range(request.headers.get("Range"), obj.size)
+    byte_range = part if part is not None else parse_range(request_headers.get("range"), obj.size)
     status = 200
     start, end = 0, obj.size
     if part is not None:

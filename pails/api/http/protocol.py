@@ -76,6 +76,9 @@ class HttpConnection(asyncio.Protocol):
         self._raw: list[tuple[bytes, bytes]] = []
         self._in_body = False
         self._head_wire = 0
+        self._fed = 0
+        """Bytes of the current head received so far, as of the data being parsed: no head within
+        them can be larger."""
         self._completed = 0
         """Requests whose message (head and body) was parsed to the end."""
         self._body: BodyStream | None = None
@@ -126,6 +129,7 @@ class HttpConnection(asyncio.Protocol):
         self._last_activity = time.monotonic()
         in_head = not self._in_body
         completed = self._completed
+        self._fed = self._head_wire + len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
@@ -173,7 +177,10 @@ class HttpConnection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         raw, url = self._raw, self._url
         self._raw, self._url = [], b""
-        if len(url) + sum([len(n) + len(v) + 4 for n, v in raw]) > self._limits.head:
+        if (
+            self._fed > self._limits.head
+            and len(url) + sum([len(n) + len(v) + 4 for n, v in raw]) > self._limits.head
+        ):
             raise _Rejected("header-too-large")
         lower = {n.lower().decode("latin-1"): v.decode("utf-8", "surrogateescape") for n, v in raw}
         if len(lower) != len(raw):  # a repeated header: its values joined, in order
