@@ -88,6 +88,26 @@ def test_oversized_request_head_is_refused_with_xml(server, s3, bucket, size):
         s3.head_object(Bucket=bucket, Key="big-head")
 
 
+def test_oversized_head_begun_behind_a_body_is_refused(server, s3, bucket):
+    """The next request's head starts in the same read as the previous body's end and ends in a
+    later read: its size still counts from its first byte."""
+    first = uri_encode(f"/{bucket}/before", keep_slash=True)
+    second = uri_encode(f"/{bucket}/big-head-2", keep_slash=True)
+    put = head_bytes(signed_lines(server, "PUT", first, {"Content-Length": "5"})) + b"hello"
+    big = head_bytes([*signed_lines(server, "GET", second), f"x-amz-meta-big: {'a' * 70 * 1024}"])
+    with connect(server) as sock:
+        sock.sendall(put + big[: 60 * 1024])
+        reader = HTTPReader(sock)
+        status, _, _ = reader.read_final()
+        assert status == 200
+        try:
+            sock.sendall(big[60 * 1024 :])
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        status, _, body = reader.read_final()
+    assert status == 400 and parse_error(body)["Code"] == "RequestHeaderSectionTooLarge", body
+
+
 def test_many_headers_within_the_limit_are_fine(server, s3, bucket):
     meta = {f"m{i}": "v" * 20 for i in range(60)}
     s3.put_object(Bucket=bucket, Key="meta", Body=b"x", Metadata=meta)

@@ -76,9 +76,10 @@ class HttpConnection(asyncio.Protocol):
         self._raw: list[tuple[bytes, bytes]] = []
         self._in_body = False
         self._head_wire = 0
+        self._head_bound = 0
+        """At least the bytes of the head being received that came before the data being parsed."""
         self._fed = 0
-        """Bytes of the current head received so far, as of the data being parsed: no head within
-        them can be larger."""
+        """An upper bound of the size of a head that completes in the data being parsed."""
         self._completed = 0
         """Requests whose message (head and body) was parsed to the end."""
         self._body: BodyStream | None = None
@@ -129,7 +130,7 @@ class HttpConnection(asyncio.Protocol):
         self._last_activity = time.monotonic()
         in_head = not self._in_body
         completed = self._completed
-        self._fed = self._head_wire + len(data)
+        self._fed = self._head_bound + len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
@@ -145,10 +146,13 @@ class HttpConnection(asyncio.Protocol):
             # All of `data` went into a head that is still incomplete, which httptools buffers
             # (a request's own headers are counted exactly once it completes): bound it.
             self._head_wire += len(data)
+            self._head_bound += len(data)
             if self._head_wire > 2 * self._limits.head:
                 self._reject("header-too-large")
         else:
             self._head_wire = 0
+            # A message ended in `data` (unless a body goes on): the next head may have begun in it.
+            self._head_bound = 0 if self._in_body else len(data)
 
     def pause_writing(self) -> None:
         self._write_paused = True
