@@ -18,7 +18,7 @@ from pails.api.context import RequestContext
 from pails.errors import S3Error
 from pails.iam.acl import Acl, AclError, from_headers, object_acl_covers, private
 from pails.iam.actions import Access, bucket_arn, required
-from pails.iam.authorizer import BucketAuth, caller_keys, decide, tests_existing_object_tags
+from pails.iam.authorizer import BucketAuth, caller_keys, decide, owner_allowed, tests_existing_object_tags
 from pails.iam.cache import MISS
 from pails.iam.policy import Decision
 from pails.meta.models import ObjectVersion
@@ -139,6 +139,11 @@ async def authorize(ctx: RequestContext) -> None:
     )
     if not accesses:
         return  # authorized by the handler, per key
+    if len(accesses) == 1 and endpoint.operation not in _BUCKETLESS:
+        access = accesses[0]
+        bucket = ctx.services.access.cache.peek(access.bucket)  # type: ignore[arg-type]
+        if bucket is None or (bucket is not MISS and owner_allowed(ctx.identity, access.action, bucket)):
+            return  # no such bucket (see above), or its owner's root
     base = LazyKeys(partial(request_keys, ctx))
     for access in accesses:
         if not await allowed(ctx, access, base):

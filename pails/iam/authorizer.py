@@ -195,6 +195,21 @@ def is_same_account(identity: Identity | None, bucket: BucketAuth) -> bool:
     return identity.canonical_id == bucket.owner_id
 
 
+def owner_allowed(identity: Identity | None, action: str, bucket: BucketAuth) -> bool:
+    """True when `decide` would allow `action` on `bucket` whatever the condition keys and the
+    object: the caller is the root of the bucket owner's account, acting without identity or
+    session policies, and no Deny statement of the bucket policy names the action. (False means
+    "ask `decide`", not "denied".) The common request's whole decision, without gathering keys."""
+    return (
+        identity is not None
+        and identity.is_root
+        and not identity.policies
+        and identity.session_policy is None
+        and is_same_account(identity, bucket)
+        and (bucket.deny_policy is None or not bucket.deny_policy.statements_for(action))
+    )
+
+
 def _grant_match(
     acl: Acl | None, identity: Identity | None, action: str, on_object: bool, ignore_public: bool
 ) -> int:

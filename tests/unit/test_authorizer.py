@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from pails.iam.acl import Acl, Grant, canned, private
 from pails.iam.actions import Access, required
-from pails.iam.authorizer import BucketAuth, decide, identity_keys
+from pails.iam.authorizer import BucketAuth, decide, identity_keys, owner_allowed
 from pails.iam.credentials import Identity, IdentityKind
 from pails.iam.policy import Decision, Policy, parse_policy
 from pails.iam.public import PublicAccessBlock, policy_is_public
@@ -297,3 +297,46 @@ def test_cross_account_callers_never_pass_without_a_resource_grant(
     if who is not None and who.account_id == A:
         return
     assert run(who, access, bucket()) is IMPLICIT
+
+
+_DENY_STATEMENTS = [
+    {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::b/*"},
+    {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::b/secret/*"},
+    {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::b/*",
+        "Condition": {"StringEquals": {"s3:ExistingObjectTag/class": "secret"}},
+    },
+]
+
+
+@given(
+    who=st.sampled_from([*_IDENTITIES, root(A, CA)]),
+    access=st.sampled_from([*_OPS, get("secret/x"), required("GetBucketPolicy", "b", None, {}, {})[0]]),
+    statements=st.lists(
+        st.sampled_from(_ALLOW_STATEMENTS + _DENY_STATEMENTS), unique_by=lambda s: json.dumps(s)
+    ),
+)
+def test_the_owner_short_cut_agrees_with_decide(
+    who: Identity | None, access: Access, statements: list[dict[str, Any]]
+) -> None:
+    """owner_allowed (authorization's short cut, no keys gathered) answers True only where decide
+    allows whatever the condition keys and the object's tags are."""
+    target = bucket(bucket_policy(*statements) if statements else None)
+    if not owner_allowed(who, access.action, target):
+        return
+    for keys in ({}, {"s3:existingobjecttag/class": ("secret",)}):
+        assert decide(who, access, target, keys) is ALLOW
+
+
+def test_the_owner_short_cut_applies_to_the_owner_root_only() -> None:
+    plain = bucket()
+    assert owner_allowed(ROOT_A, get().action, plain)
+    assert not owner_allowed(ROOT_B, get().action, plain)
+    assert not owner_allowed(user(A, CA, "alice", ALL_S3), get().action, plain)
+    assert not owner_allowed(None, get().action, plain)
+    denied = bucket(bucket_policy(_DENY_STATEMENTS[0]))
+    assert owner_allowed(ROOT_A, get().action, denied)
+    assert not owner_allowed(ROOT_A, put().action, denied)
