@@ -138,9 +138,11 @@ def new_checksum(algorithm: str) -> Checksum:
 
 def header_name(algorithm: str) -> str:
     """``"crc32"`` -> ``"x-amz-checksum-crc32"``."""
-    return "x-amz-checksum-" + normalize_algorithm(algorithm).lower()
+    name = _HEADER_OF.get(algorithm)
+    return name if name is not None else "x-amz-checksum-" + normalize_algorithm(algorithm).lower()
 
 
+_HEADER_OF = {a: "x-amz-checksum-" + a.lower() for a in ALGORITHMS}
 HEADER_NAMES: dict[str, str] = {"x-amz-checksum-" + a.lower(): a for a in ALGORITHMS}
 """Map from a lower-case checksum header name to its algorithm."""
 

@@ -91,7 +91,7 @@ _clock = _Clock()
 def signature_version(ctx: RequestContext) -> str | None:
     if ctx.auth is None:
         return None
-    header = ctx.request.headers.get("Authorization", "")
+    header = ctx.request.lower_headers.get("authorization", "")
     if header.startswith("AWS ") or "AWSAccessKeyId=" in ctx.raw_query:
         return "AWS"
     return "AWS4-HMAC-SHA256"
@@ -116,7 +116,7 @@ def request_keys(ctx: RequestContext, auth_type: str | None = None) -> dict[str,
 def _copy_source(ctx: RequestContext) -> tuple[str, str, str | None] | None:
     if ctx.endpoint.operation not in _COPIES:
         return None
-    value = ctx.request.headers.get("x-amz-copy-source")
+    value = ctx.request.lower_headers.get("x-amz-copy-source")
     if value is None:
         return None
     from pails.api.handlers.copy import parse_copy_source
@@ -194,13 +194,13 @@ def header_acl(
 ) -> Acl | None:
     """The ACL the request's x-amz-acl / x-amz-grant-* headers ask for (None: neither is sent)."""
     try:
-        return from_headers(ctx.request.headers, owner_id, owner_name, bucket_owner)
+        return from_headers(ctx.request.lower_headers, owner_id, owner_name, bucket_owner)
     except AclError as exc:
         raise S3Error(exc.code, exc.message, status=400) from None
 
 
 async def new_object_acl(ctx: RequestContext, bucket_name: str) -> str:
-    return await new_object_acl_from(ctx, bucket_name, ctx.request.headers)
+    return await new_object_acl_from(ctx, bucket_name, ctx.request.lower_headers)
 
 
 async def new_object_acl_from(ctx: RequestContext, bucket_name: str, headers: Mapping[str, str]) -> str:

@@ -19,7 +19,7 @@ _STREAMING_MODES = (
 class RequestBody:
     def __init__(self, ctx: RequestContext) -> None:
         self._request: Request = ctx.request
-        headers = self._request.headers
+        headers = self._request.lower_headers
         payload_hash = ctx.auth.payload_hash if ctx.auth is not None else "UNSIGNED-PAYLOAD"
         self.expected_sha256: str | None = ctx.auth.payload_sha256 if ctx.auth is not None else None
         self.trailers: dict[str, str] = {}
@@ -41,7 +41,7 @@ class RequestBody:
                 trailer_header=headers.get("x-amz-trailer"),
             )
         else:
-            raw_length = headers.get("Content-Length")
+            raw_length = headers.get("content-length")
             if raw_length is None:
                 raise S3Error("MissingContentLength")
             self.size = _parse_length(raw_length)

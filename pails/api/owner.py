@@ -15,7 +15,7 @@ _EXEMPT = frozenset({"CreateBucket", "ListBuckets"})
 
 
 def check_owner(ctx: RequestContext, bucket: Bucket, header: str = EXPECTED_OWNER) -> None:
-    expected = ctx.request.headers.get(header)
+    expected = ctx.request.lower_headers.get(header)
     if expected is None:
         return
     if ctx.services.credentials.account_of(bucket.owner_id) != expected.strip():

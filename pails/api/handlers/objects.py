@@ -42,8 +42,9 @@ _RESPONSE_OVERRIDES = {
 
 async def put_object(ctx: RequestContext) -> StreamResponse:
     request = ctx.request
+    sent = request.lower_headers
     bucket = await ctx.services.buckets.get(ctx.bucket_name)
-    content_md5 = parse_content_md5(request.headers.get("Content-MD5"))
+    content_md5 = parse_content_md5(sent.get("content-md5"))
     expected, compute = checksum_expectations(request)
     condition = write_condition(request)
     body = request_body(ctx)
@@ -55,15 +56,15 @@ async def put_object(ctx: RequestContext) -> StreamResponse:
     put = PutRequest(
         key=ctx.key,
         expected_size=body.size,
-        content_type=request.headers.get("Content-Type") or "binary/octet-stream",
+        content_type=sent.get("content-type") or "binary/octet-stream",
         headers=stored_headers(request),
         user_metadata=user_metadata(request),
         content_md5=content_md5,
         expected_sha256=body.expected_sha256,
         checksum_algorithms=compute,
-        storage_class=request.headers.get("x-amz-storage-class", "STANDARD"),
+        storage_class=sent.get("x-amz-storage-class", "STANDARD"),
         condition=condition,
-        tags=parse_tagging_header(request.headers.get("x-amz-tagging")),
+        tags=parse_tagging_header(sent.get("x-amz-tagging")),
         acl=await new_object_acl(ctx, ctx.bucket_name),
     )
     await body.continue_if_expected()

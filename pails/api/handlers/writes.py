@@ -15,15 +15,15 @@ from pails.limits import MAX_USER_METADATA_BYTES
 from pails.meta.models import WriteCondition
 
 STORED_HEADERS = ("content-encoding", "content-disposition", "content-language", "cache-control", "expires")
+_CHECKSUM_HEADERS = tuple((algorithm, header_name(algorithm)) for algorithm in ALGORITHMS)
 
 
 def user_metadata(request: Request) -> dict[str, str]:
     metadata: dict[str, str] = {}
     size = 0
-    for name, value in request.headers.items():
-        lname = name.lower()
-        if lname.startswith("x-amz-meta-"):
-            short = lname[11:]
+    for name, value in request.lower_headers.items():  # a repeated header is already joined
+        if name.startswith("x-amz-meta-"):
+            short = name[11:]
             metadata[short] = value if short not in metadata else metadata[short] + "," + value
             size += len(short) + len(value.encode())
     if size > MAX_USER_METADATA_BYTES:
@@ -33,7 +33,8 @@ def user_metadata(request: Request) -> dict[str, str]:
 
 def stored_headers(request: Request) -> dict[str, str]:
     """The system headers S3 keeps with an object (aws-chunked, a framing detail, dropped)."""
-    headers = {name: request.headers[name] for name in STORED_HEADERS if name in request.headers}
+    sent = request.lower_headers
+    headers = {name: sent[name] for name in STORED_HEADERS if name in sent}
     if "content-encoding" in headers:
         encodings = [e.strip() for e in headers["content-encoding"].split(",")]
         kept = [e for e in encodings if e and e.lower() != "aws-chunked"]
@@ -47,22 +48,21 @@ def stored_headers(request: Request) -> dict[str, str]:
 def checksum_expectations(request: Request) -> tuple[dict[str, str | None], tuple[str, ...]]:
     """Checksums the client sent (by header, or promised in a trailer) and the ones to compute."""
     expected: dict[str, str | None] = {}
-    for algorithm in ALGORITHMS:
-        value = request.headers.get(header_name(algorithm))
+    sent = request.lower_headers
+    for algorithm, name in _CHECKSUM_HEADERS:
+        value = sent.get(name)
         if value is not None:
             try:
                 base64.b64decode(value, validate=True)
             except (binascii.Error, ValueError):
-                raise S3Error(
-                    "InvalidRequest", f"Value for {header_name(algorithm)} header is invalid."
-                ) from None
+                raise S3Error("InvalidRequest", f"Value for {name} header is invalid.") from None
             expected[algorithm] = value
-    for name in request.headers.get("x-amz-trailer", "").split(","):
-        name = name.strip().lower()
-        if name.startswith("x-amz-checksum-"):
-            algorithm = name[len("x-amz-checksum-") :].upper()
+    for trailer in sent.get("x-amz-trailer", "").split(","):
+        trailer = trailer.strip().lower()
+        if trailer.startswith("x-amz-checksum-"):
+            algorithm = trailer[len("x-amz-checksum-") :].upper()
             if algorithm not in ALGORITHMS:
-                raise S3Error("InvalidRequest", f"Unsupported trailer checksum {name}.")
+                raise S3Error("InvalidRequest", f"Unsupported trailer checksum {trailer}.")
             expected[algorithm] = None
     if len(expected) > 1:
         raise S3Error(
@@ -70,7 +70,7 @@ def checksum_expectations(request: Request) -> tuple[dict[str, str | None], tupl
             "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
         )
     compute = set(expected)
-    sdk = request.headers.get("x-amz-sdk-checksum-algorithm")
+    sdk = sent.get("x-amz-sdk-checksum-algorithm")
     if sdk:
         if sdk.upper() not in ALGORITHMS:
             raise S3Error("InvalidRequest", "Value for x-amz-sdk-checksum-algorithm header is invalid.")
@@ -89,8 +89,8 @@ async def pieces_then_trailers(body: RequestBody, expected: dict[str, str | None
 
 def write_condition(request: Request) -> WriteCondition | None:
     """If-None-Match: * (create only) / If-Match: "etag" (replace only that version) on a write."""
-    if_none_match = request.headers.get("If-None-Match")
-    if_match = request.headers.get("If-Match")
+    if_none_match = request.lower_headers.get("if-none-match")
+    if_match = request.lower_headers.get("if-match")
     if if_none_match is None and if_match is None:
         return None
     if if_none_match is not None and if_none_match.strip() != "*":
