@@ -98,7 +98,7 @@ def _split_host(host: str, domain: str) -> str | None:
 def resolve(method: str, host: str, raw_path: str, query: Container[str], domain: str) -> Endpoint:
     """Map method x bucket? x key? x sub-resource to an operation name (the S3 API's names)."""
     try:
-        path = unquote(raw_path, errors="strict")
+        path = unquote(raw_path, errors="strict") if "%" in raw_path else raw_path
     except UnicodeDecodeError as exc:
         raise S3Error("InvalidURI", "Couldn't parse the specified URI.", status=400) from exc
     vhost_bucket = split_host(host, domain)

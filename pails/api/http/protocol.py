@@ -291,11 +291,12 @@ class HttpConnection(asyncio.Protocol):
             response = self._render_error("internal-error")
             response.force_close()
         keep_alive = request.keep_alive and response.keep_alive
-        if keep_alive and request.awaits_continue and not request.content.complete:
+        complete = request.content.complete
+        if keep_alive and not complete and request.awaits_continue:
             # The client waits for "100 Continue" and never sends the body after a final answer:
             # its next bytes would be read as this body, so the connection cannot be reused.
             keep_alive = False
-        if not response.prepared:
+        if response._request is None:  # not prepared (StreamResponse.prepared, without the call)
             if not isinstance(response, Response):
                 raise TypeError("a StreamResponse must be prepared by its handler")
             try:
@@ -308,7 +309,7 @@ class HttpConnection(asyncio.Protocol):
             if self._closed:
                 return False
             self.write(data)
-        if not request.content.complete:
+        if not complete and not request.content.complete:
             # Answered before the whole body arrived: skip the rest if it is small enough.
             if not keep_alive or not self._can_discard(request):
                 return False
