@@ -308,20 +308,32 @@ def canonical_request(
     signed_headers: Iterable[str],
     payload_hash: str,
 ) -> str:
-    names = signed_headers if isinstance(signed_headers, (tuple, list)) else list(signed_headers)
+    names = signed_headers if isinstance(signed_headers, tuple) else tuple(signed_headers)
     get = headers.get
-    lines = [method.upper(), canonical_uri(raw_path), canonical_query_string]
+    # One join of all the pieces: cheaper than a string per line joined afterwards.
+    parts = [method.upper(), "\n", canonical_uri(raw_path), "\n", canonical_query_string, "\n"]
     for name in names:
         value = get(name, "")
         # Trim and collapse inner runs of spaces/tabs (a value with leading or trailing white space
         # is what strip() changes).
         if "  " in value or "\t" in value or value.strip() != value:
             value = " ".join(value.split())
-        lines.append(f"{name}:{value}")
-    lines.append("")
-    lines.append(";".join(names))
-    lines.append(payload_hash)
-    return "\n".join(lines)
+        parts += (name, ":", value, "\n")
+    parts += ("\n", _joined_names(names), "\n", payload_hash)
+    return "".join(parts)
+
+
+_names_joined: dict[tuple[str, ...], str] = {}
+
+
+def _joined_names(names: tuple[str, ...]) -> str:
+    """The SignedHeaders line; remembered (a client signs the same names again and again)."""
+    joined = _names_joined.get(names)
+    if joined is None:
+        if len(_names_joined) >= 256:
+            _names_joined.clear()
+        joined = _names_joined[names] = ";".join(names)
+    return joined
 
 
 def string_to_sign(amz_date: str, scope: str, canonical_request_text: str) -> str:

@@ -3,8 +3,10 @@ early answers, truncated bodies and garbage, all over raw sockets against a real
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import socket
+import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -186,6 +188,27 @@ def test_early_error_skips_the_unread_body_and_keeps_the_connection(server, s3, 
         sock.sendall(head_bytes(signed_lines(server, "GET", get_path)))
         status, _, got = reader.read_final()
         assert (status, got) == (200, b"fine")
+
+
+def test_early_error_with_a_large_unread_body_reaches_the_client(server, s3, bucket):
+    """A PUT refused before its body is read, with more body to come than the server skips: the
+    connection ends, but only after the client could read the answer (a lingering close, not a
+    reset that discards the answer)."""
+    missing = unique_bucket_name("nobucket")
+    size = 64 << 20
+    put_path = uri_encode(f"/{missing}/k", keep_slash=True)
+    with connect(server) as sock:
+        lines = signed_lines(server, "PUT", put_path, {"Content-Length": str(size)})
+        sock.sendall(head_bytes(lines))
+        sent = 0
+        chunk = b"z" * (1 << 20)
+        with contextlib.suppress(OSError):
+            while sent < 24 << 20:  # beyond what the server skips to keep a connection
+                sock.sendall(chunk)
+                sent += len(chunk)
+        time.sleep(0.3)  # the server has answered and ended the connection meanwhile
+        status, _, error = HTTPReader(sock).read_final()
+    assert status == 404 and parse_error(error)["Code"] == "NoSuchBucket"
 
 
 def test_truncated_body_stores_nothing(server, s3, bucket):
