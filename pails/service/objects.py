@@ -88,7 +88,8 @@ def find_version(obj: ObjectVersion | None, key: str, version_id: str | None) ->
 
 
 def validate_key(key: str) -> None:
-    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+    # A code point is at most 4 bytes of UTF-8: a short key needs no encoding to be measured.
+    if len(key) * 4 > MAX_KEY_BYTES and len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
         raise S3Error("KeyTooLongError", extra={"MaxSizeAllowed": str(MAX_KEY_BYTES)})
 
 
