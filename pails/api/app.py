@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from pails.api.auth import authenticate
-from pails.api.authz import authorize, hide_missing_key
+from pails.api.authz import authorize, authorized_now, hide_missing_key
 from pails.api.context import RequestContext
 from pails.api.handlers import access as access_handlers
 from pails.api.handlers import (
@@ -178,7 +178,9 @@ class S3Application:
             ctx.identity, ctx.auth, ctx.signing_key = await authenticate(
                 request, raw_path, raw_query, self.services.credentials, self._region, domain=self._domain
             )
-            await authorize(ctx)
+            unchecked = authorized_now(ctx)
+            if unchecked:
+                await authorize(ctx, unchecked)
             if EXPECTED_OWNER in lower:
                 await check_expected_bucket_owner(ctx)
             response = await HANDLERS[api](ctx)

@@ -124,10 +124,12 @@ def _copy_source(ctx: RequestContext) -> tuple[str, str, str | None] | None:
     return parse_copy_source(value)
 
 
-async def authorize(ctx: RequestContext) -> None:
-    """Raise AccessDenied unless every permission the request needs is granted. A request on a
-    bucket that does not exist passes through: the handler answers NoSuchBucket, as S3 does
-    whoever asks (bucket names are global and CreateBucket reveals them anyway)."""
+def authorized_now(ctx: RequestContext) -> tuple[Access, ...]:
+    """The permissions the request still needs checked by `authorize` (with I/O), or () when it
+    is authorized already: the operation is authorized by its handler, per key; the bucket does
+    not exist (the request passes through: the handler answers NoSuchBucket, as S3 does whoever
+    asks, bucket names being global and CreateBucket revealing them anyway); or the caller is the
+    bucket owner's root and no Deny is in the way (decided from the cache, no coroutine)."""
     endpoint = ctx.endpoint
     accesses = required(
         endpoint.operation,
@@ -137,13 +139,21 @@ async def authorize(ctx: RequestContext) -> None:
         ctx.request.lower_headers,
         _copy_source(ctx),
     )
-    if not accesses:
-        return  # authorized by the handler, per key
     if len(accesses) == 1 and endpoint.operation not in _BUCKETLESS:
         access = accesses[0]
         bucket = ctx.services.access.cache.peek(access.bucket)  # type: ignore[arg-type]
         if bucket is None or (bucket is not MISS and owner_allowed(ctx.identity, access.action, bucket)):
-            return  # no such bucket (see above), or its owner's root
+            return ()
+    return accesses
+
+
+async def authorize(ctx: RequestContext, accesses: tuple[Access, ...] | None = None) -> None:
+    """Raise AccessDenied unless every permission the request needs is granted (`accesses`: what
+    `authorized_now` left to check)."""
+    if accesses is None:
+        accesses = authorized_now(ctx)
+    if not accesses:
+        return
     base = LazyKeys(partial(request_keys, ctx))
     for access in accesses:
         if not await allowed(ctx, access, base):

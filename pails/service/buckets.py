@@ -71,6 +71,14 @@ class BucketService:
             )
             raise S3Error(code, extra={"BucketName": name}) from None
 
+    def cached(self, name: str) -> Bucket | None:
+        """The bucket's row when the cache holds it (no I/O, no coroutine); None: await get()."""
+        auth = self._access.cache.peek(name)
+        if auth is MISS or auth is None:
+            return None
+        row: Bucket | None = auth.row
+        return row
+
     async def get(self, name: str) -> Bucket:
         auth = self._access.cache.peek(name)
         if auth is MISS:

@@ -123,7 +123,17 @@ def _http_time(value: str | None) -> float | None:
         return None
 
 
-def _object_headers(ctx: RequestContext, obj: ObjectVersion, *, whole: bool = True) -> dict[str, str]:
+_described: dict[int, tuple[ObjectVersion, dict[str, str]]] = {}
+_DESCRIBED_MAX = 4096
+
+
+def _describing_headers(obj: ObjectVersion) -> dict[str, str]:
+    """The response headers that describe `obj` itself (a new dict). Remembered by identity: the
+    metadata store's read cache hands out the same ObjectVersion while the object is unchanged
+    (the entry holds the object, so its id is not reused meanwhile)."""
+    found = _described.get(id(obj))
+    if found is not None and found[0] is obj:
+        return found[1].copy()
     headers = {
         "ETag": f'"{obj.etag}"',
         "Last-Modified": http_date(obj.last_modified),
@@ -138,6 +148,14 @@ def _object_headers(ctx: RequestContext, obj: ObjectVersion, *, whole: bool = Tr
         headers["x-amz-storage-class"] = obj.storage_class
     if obj.tags:
         headers["x-amz-tagging-count"] = str(len(obj.tags))
+    if len(_described) >= _DESCRIBED_MAX:
+        _described.clear()
+    _described[id(obj)] = (obj, headers)
+    return headers.copy()
+
+
+def _object_headers(ctx: RequestContext, obj: ObjectVersion, *, whole: bool = True) -> dict[str, str]:
+    headers = _describing_headers(obj)
     # A checksum describes the whole object, so S3 leaves it out of ranged responses.
     request_headers = ctx.request.lower_headers
     whole = whole and "range" not in request_headers
@@ -185,7 +203,7 @@ def _part_range(obj: ObjectVersion, value: str) -> tuple[int, int] | None:
 async def get_object(ctx: RequestContext) -> StreamResponse:
     request = ctx.request
     request_headers = request.lower_headers
-    bucket = await ctx.services.buckets.get(ctx.bucket_name)
+    bucket = ctx.services.buckets.cached(ctx.bucket_name) or await ctx.services.buckets.get(ctx.bucket_name)
     version_id = ctx.query.get("versionId")
     part_number = ctx.query.get("partNumber")
     if part_number is not None and "range" in request_headers:
