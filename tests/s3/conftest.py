@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -37,6 +36,7 @@ from pgtestdb import (
     postgres_unreachable_reason,
     require_postgres,
 )
+from ports import free_port
 from s3util import Creds, Raw
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,12 +97,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
         if NO_AUTH and "auth" in item.keywords:
             item.add_marker(pytest.mark.skip(reason="target does not verify auth (PAILS_TEST_NO_AUTH=1)"))
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
