@@ -1,7 +1,7 @@
 """End-to-end S3 suite for Pails.
 
-By default a `pails server` subprocess is started once per session and metadata backend on a free
-port with a temporary data dir. PAILS_TEST_BACKENDS (e.g. "sqlite", "postgres", "sqlite,postgres")
+By default a `pails server` subprocess is started once per session (so once per pytest-xdist worker)
+and metadata backend on a free port (tests/ports.py) with a temporary data dir. PAILS_TEST_BACKENDS (e.g. "sqlite", "postgres", "sqlite,postgres")
 picks the metadata backends ("cluster": a `pails dev-cluster` with SQLite metadata); by default both when PostgreSQL is reachable at PAILS_TEST_POSTGRES_URL
 (default postgresql://postgres@127.0.0.1:5432/postgres), else SQLite only (with CI set: both, so an
 unreachable PostgreSQL fails). Each PostgreSQL server gets a fresh database, dropped afterwards. Set PAILS_TEST_ENDPOINT (+ PAILS_TEST_ACCESS_KEY / PAILS_TEST_SECRET_KEY / PAILS_TEST_REGION)
