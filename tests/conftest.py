@@ -1,6 +1,6 @@
 """Shared by tests/unit and tests/s3: this directory is on sys.path, so `import pgtestdb` works.
 
-Markers that decide how scripts/test schedules a test (decision 0019):
+Markers that decide how scripts/test schedules a test (decision 0020):
 
 - `serial`: the test asserts on wall-clock bounds under load or injects faults with sub-second
   timeouts (killed, paused or restarted nodes and databases). scripts/test runs these in a pass of

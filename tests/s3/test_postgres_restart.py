@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from conftest import ServerInfo, _new_local_server, unique_bucket_name
 from pginstance import PgInstance, pg_instance
 
-# serial: requests must recover within RECOVERY seconds of PostgreSQL being back (decision 0019)
+# serial: requests must recover within RECOVERY seconds of PostgreSQL being back (decision 0020)
 pytestmark = [pytest.mark.slow, pytest.mark.needs_process, pytest.mark.serial]
 
 THREADS = 4
