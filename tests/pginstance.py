@@ -18,7 +18,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -26,14 +25,9 @@ from pathlib import Path
 
 import pytest
 from pgtestdb import in_ci
+from ports import free_port
 
 _START_TIMEOUT = 30  # seconds, for pg_ctl -w
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def find_bin_dir() -> Path | None:
@@ -175,7 +169,7 @@ def pg_instance() -> Iterator[PgInstance]:
     user = os.environ.get("PAILS_TEST_PG_USER", "postgres") if os.geteuid() == 0 else None
     # Not under pytest's tmp_path: as root that is private to root, and postgres must reach its files.
     base = Path(tempfile.mkdtemp(prefix="pails-pg-"))
-    instance = PgInstance(bin_dir, base, _free_port(), user)
+    instance = PgInstance(bin_dir, base, free_port(), user)
     try:
         instance.init()
         instance.start()

@@ -22,6 +22,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from ports import free_port
 
 from pails.admin_client import AdminClient
 
@@ -43,12 +44,6 @@ FAST_SETTINGS = {
     "PAILS_GC_GRACE_SECONDS": "3600",
     "PAILS_LOG_LEVEL": "warning",
 }
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _port_open(port: int) -> bool:

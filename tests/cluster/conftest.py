@@ -8,6 +8,17 @@ from pathlib import Path
 import pytest
 from clusterutil import Cluster
 
+SERIAL_FIXTURES = {"make_cluster", "dev_cluster"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Whole clusters run with sub-second node timeouts and probe intervals (FAST_SETTINGS), and the
+    fault tests bound latencies: a test on one is `serial`, run alone by scripts/test (decision 0020)."""
+    for item in items:
+        if SERIAL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.serial)
+
 
 @pytest.fixture
 def make_cluster(tmp_path: Path) -> Iterator[Callable[..., Cluster]]:

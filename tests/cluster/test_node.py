@@ -442,6 +442,7 @@ async def test_kill_9_mid_put_leaves_nothing_torn(tmp_path: Path, session: aioht
         assert await c.verify_chunk(done_id) == "ok"
 
 
+@pytest.mark.serial  # each attempt must fail within 4 s: not beside other tests (decision 0020)
 async def test_a_hung_node_fails_fast(tmp_path: Path, session: aiohttp.ClientSession) -> None:
     with NodeProcess(tmp_path / "n") as n:
         c = client(n, session, connect_timeout=0.5, read_timeout=1.0)

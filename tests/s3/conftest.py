@@ -1,7 +1,7 @@
 """End-to-end S3 suite for Pails.
 
-By default a `pails server` subprocess is started once per session and metadata backend on a free
-port with a temporary data dir. PAILS_TEST_BACKENDS (e.g. "sqlite", "postgres", "sqlite,postgres")
+By default a `pails server` subprocess is started once per session (so once per pytest-xdist worker)
+and metadata backend on a free port (tests/ports.py) with a temporary data dir. PAILS_TEST_BACKENDS (e.g. "sqlite", "postgres", "sqlite,postgres")
 picks the metadata backends ("cluster": a `pails dev-cluster` with SQLite metadata); by default both when PostgreSQL is reachable at PAILS_TEST_POSTGRES_URL
 (default postgresql://postgres@127.0.0.1:5432/postgres), else SQLite only (with CI set: both, so an
 unreachable PostgreSQL fails). Each PostgreSQL server gets a fresh database, dropped afterwards. Set PAILS_TEST_ENDPOINT (+ PAILS_TEST_ACCESS_KEY / PAILS_TEST_SECRET_KEY / PAILS_TEST_REGION)
@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -37,6 +36,7 @@ from pgtestdb import (
     postgres_unreachable_reason,
     require_postgres,
 )
+from ports import free_port
 from s3util import Creds, Raw
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,12 +97,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
         if NO_AUTH and "auth" in item.keywords:
             item.add_marker(pytest.mark.skip(reason="target does not verify auth (PAILS_TEST_NO_AUTH=1)"))
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

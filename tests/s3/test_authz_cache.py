@@ -23,7 +23,8 @@ import redis
 from conftest import EXTERNAL, ServerInfo, _new_local_server, free_port
 from pgtestdb import create_database_sync, drop_database_sync, in_ci, require_postgres
 
-pytestmark = pytest.mark.needs_process
+# serial: a change through one server must be seen by the other within a second (decision 0020)
+pytestmark = [pytest.mark.needs_process, pytest.mark.serial]
 
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
 

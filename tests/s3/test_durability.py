@@ -199,6 +199,7 @@ class RssSampler(threading.Thread):
 @pytest.mark.single_node
 @pytest.mark.slow
 @pytest.mark.timeout(300)
+@pytest.mark.xdist_group(name="memory-bound")  # never two at once (decision 0020)
 def test_memory_bound_2gib_object(start_server):
     srv = start_server()
     s3 = srv.client()

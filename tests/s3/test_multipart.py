@@ -457,6 +457,7 @@ def test_abort_and_unused_parts_are_freed(start_server):
 @pytest.mark.needs_process
 @pytest.mark.slow
 @pytest.mark.timeout(600)
+@pytest.mark.serial  # completion must take < 1 s (decision 0020)
 def test_one_gib_completion_reads_no_data(start_server):
     """Completing writes metadata only: no chunk is written or read, and it takes milliseconds."""
     import time
@@ -493,6 +494,7 @@ def test_one_gib_completion_reads_no_data(start_server):
 @pytest.mark.needs_process
 @pytest.mark.slow
 @pytest.mark.timeout(900)
+@pytest.mark.xdist_group(name="memory-bound")  # never two at once (decision 0020)
 def test_two_gib_multipart_memory_bound(start_server):
     from test_durability import RssSampler
 

@@ -25,7 +25,8 @@ from botocore.exceptions import ClientError
 from conftest import ServerInfo, _new_local_server, unique_bucket_name
 from pginstance import PgInstance, pg_instance
 
-pytestmark = [pytest.mark.slow, pytest.mark.needs_process]
+# serial: requests must recover within RECOVERY seconds of PostgreSQL being back (decision 0020)
+pytestmark = [pytest.mark.slow, pytest.mark.needs_process, pytest.mark.serial]
 
 THREADS = 4
 OUTAGE = 2.5  # seconds PostgreSQL stays down

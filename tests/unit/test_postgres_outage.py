@@ -18,6 +18,9 @@ from pails.meta.models import ChunkRef, ObjectVersion
 from pails.meta.postgres import PostgresMetadataStore
 from pails.meta.unavailable import MetadataUnavailableError, outcome_unknown
 
+# serial: stops, crashes and restarts a PostgreSQL server under a connection pool (decision 0020)
+pytestmark = pytest.mark.serial
+
 
 @pytest.fixture(scope="module")
 def pg() -> Iterator[PgInstance]:
