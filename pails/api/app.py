@@ -214,7 +214,7 @@ class S3Application:
     async def _plain(self, path: str) -> Response:
         if path == "/metrics":
             return Response(body=await self.services.metrics.scrape(), content_type="text/plain")
-        if path == "/health/ready" and not self.services.ready:
+        if path == "/health/ready" and not self._ready():
             return json_response({"status": "starting"}, status=503)
         if path == "/health/ready" and self.services.metadata_ping is not None:
             try:
@@ -222,6 +222,11 @@ class S3Application:
             except MetadataUnavailableError:
                 return json_response({"status": "metadata unavailable"}, status=503)
         return json_response({"status": "ok"})
+
+    def _ready(self) -> bool:
+        """This worker serves, and so does every other worker of its group (--workers N)."""
+        peers = self.services.peers
+        return self.services.ready and (peers is None or peers.all_listening())
 
     async def _admin(
         self, request: Request, raw_path: str, raw_query: str, request_id: str

@@ -19,6 +19,8 @@ from aiohttp import web
 
 from pails.service.gc import GarbageCollector
 
+_START_WAIT = 30.0
+
 
 class Peers:
     def __init__(self, run_dir: Path, worker: int, workers: int) -> None:
@@ -29,6 +31,11 @@ class Peers:
 
     def socket_path(self, k: int) -> Path:
         return self.run_dir / f"w{k}.sock"
+
+    def all_listening(self) -> bool:
+        """Every worker of the group has its socket: each creates it before it serves S3, so the
+        group is complete (what /health/ready reports)."""
+        return all(self.socket_path(k).exists() for k in range(self.workers))
 
     async def start(
         self,
@@ -78,7 +85,13 @@ class Peers:
             await self._runner.cleanup()
             self._runner = None
 
-    async def _call(self, k: int, method: str, path: str) -> dict[str, Any]:
+    async def _call(self, k: int, method: str, path: str, wait: float = 0.0) -> dict[str, Any]:
+        """`wait`: seconds to wait for a worker that has not created its socket yet (starting)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        # Another process creates the socket: nothing in this one can signal it, so poll.
+        while not self.socket_path(k).exists() and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
         timeout = aiohttp.ClientTimeout(total=600)
         connector = aiohttp.UnixConnector(path=str(self.socket_path(k)))
         async with (
@@ -109,8 +122,9 @@ class Peers:
         await self._tell_others("/fold-metrics")
 
     async def gather(self, method: str, path: str) -> list[dict[str, Any]]:
-        """The answers of every other worker."""
-        return list(await asyncio.gather(*(self._call(k, method, path) for k in self._others())))
+        """The answers of every other worker (one still starting is waited for, up to 30 s)."""
+        calls = (self._call(k, method, path, wait=_START_WAIT) for k in self._others())
+        return list(await asyncio.gather(*calls))
 
 
 def summed(mine: dict[str, Any], others: list[dict[str, Any]]) -> dict[str, Any]:
