@@ -110,6 +110,19 @@ def test_oversized_head_begun_behind_a_body_is_refused(server, s3, bucket):
     assert status == 400 and parse_error(body)["Code"] == "RequestHeaderSectionTooLarge", body
 
 
+def test_a_header_value_that_is_not_utf8_is_answered(server, s3, bucket):
+    """A value with a byte that is not UTF-8 (Latin-1 "café") in a header no one signs: the
+    request is served, and the server answers it (no 500, no dropped connection)."""
+    s3.put_object(Bucket=bucket, Key="latin", Body=b"x")
+    path = uri_encode(f"/{bucket}/latin", keep_slash=True)
+    wire = head_bytes(signed_lines(server, "HEAD", path))
+    wire = wire[:-2] + b"User-Agent: caf\xe9\r\n\r\n"
+    with connect(server) as sock:
+        sock.sendall(wire)
+        status, headers, _ = HTTPReader(sock).read_final("HEAD")
+    assert status == 200 and headers.get("content-length") == "1"
+
+
 def test_many_headers_within_the_limit_are_fine(server, s3, bucket):
     meta = {f"m{i}": "v" * 20 for i in range(60)}
     s3.put_object(Bucket=bucket, Key="meta", Body=b"x", Metadata=meta)
