@@ -188,8 +188,10 @@ class HttpConnection(asyncio.Protocol):
             raise _Rejected("header-too-large")
         try:  # names are ASCII tokens (llhttp checks): the default decoder is the fastest
             lower = {n.lower().decode(): v.decode() for n, v in raw}
+            target = url.decode()
         except UnicodeDecodeError:  # a value that is not UTF-8: kept byte for byte
             lower = {n.lower().decode("latin-1"): v.decode("utf-8", "surrogateescape") for n, v in raw}
+            target = url.decode("utf-8", "surrogateescape")
         if len(lower) != len(raw):  # a repeated header: its values joined, in order
             lower = {}
             for n, v in raw:
@@ -201,14 +203,14 @@ class HttpConnection(asyncio.Protocol):
         else:
             body = _EMPTY
         parser = self._parser
+        method = parser.get_method()
         request = Request(
             self,
-            parser.get_method().decode("ascii", "replace"),
-            url.decode("utf-8", "surrogateescape"),
+            _METHODS.get(method) or method.decode("ascii", "replace"),
+            target,
             lower,
             body,
             parser.should_keep_alive(),
-            parser.get_http_version(),
         )
         if body is not _EMPTY and lower.get("expect", "").lower() == "100-continue":
             body.before_first_wait = request.send_continue  # a handler reading the body wants it
@@ -366,3 +368,4 @@ class HttpConnection(asyncio.Protocol):
 
 
 _EMPTY = empty_body()
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS")}

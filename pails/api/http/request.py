@@ -51,7 +51,6 @@ class Request:
         "lower_headers",
         "method",
         "raw_path",
-        "version",
     )
 
     def __init__(
@@ -62,7 +61,6 @@ class Request:
         lower_headers: dict[str, str],
         content: BodyStream,
         keep_alive: bool,
-        version: str,
     ) -> None:
         self.connection = connection
         self.method = method
@@ -72,7 +70,6 @@ class Request:
         """The headers by lowercased name; a repeated header's values joined with ","."""
         self.content = content
         self.keep_alive = keep_alive
-        self.version = version
         self.continue_sent = False
         self._headers: Headers | None = None
 
