@@ -35,7 +35,7 @@ class CommitValidatedCache(Generic[V]):
 
     __slots__ = ("_cursor", "_entries", "_fresh", "_limit", "_version")
 
-    def __init__(self, connection: sqlite3.Connection, limit: int = 4096) -> None:
+    def __init__(self, connection: sqlite3.Connection, limit: int = 32768) -> None:
         self._cursor = connection.cursor()  # reused: cheaper than a new cursor per question
         self._limit = limit
         self._entries: dict[Hashable, V | None] = {}

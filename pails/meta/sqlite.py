@@ -673,6 +673,8 @@ class SqliteMetadataStore(SqliteMultipart, SqliteAccess):
         entries = cache.current()
         cache_key = (bucket_id, key, version_id, head_only)
         found = entries.get(cache_key, _MISSING)
+        if found is _MISSING and head_only:  # a whole version read before serves a HEAD too
+            found = entries.get((bucket_id, key, version_id, False), _MISSING)
         if found is not _MISSING:
             return found  # type: ignore[return-value]
         obj = self._read_object(bucket_id, key, version_id, head_only)

@@ -124,7 +124,7 @@ def _http_time(value: str | None) -> float | None:
 
 
 _described: dict[int, tuple[ObjectVersion, dict[str, str]]] = {}
-_DESCRIBED_MAX = 4096
+_DESCRIBED_MAX = 32768
 
 
 def _describing_headers(obj: ObjectVersion) -> dict[str, str]:
