@@ -286,3 +286,26 @@ def test_unknown_action_and_bad_signature(iam, server):
     with pytest.raises(ClientError) as exc:
         unknown.list_users()
     assert _code(exc) == ("InvalidClientTokenId", 403)
+
+
+def test_lists_are_paged_with_max_items_and_marker(iam):
+    path = f"/paged-{name()}/"
+    users = sorted(name() for _ in range(7))
+    for user in users:
+        iam.create_user(UserName=user, Path=path)
+    first = iam.list_users(PathPrefix=path, MaxItems=3)
+    assert first["IsTruncated"] is True and first["Marker"]
+    assert [u["UserName"] for u in first["Users"]] == users[:3]
+    second = iam.list_users(PathPrefix=path, MaxItems=3, Marker=first["Marker"])
+    assert [u["UserName"] for u in second["Users"]] == users[3:6] and second["IsTruncated"] is True
+    last = iam.list_users(PathPrefix=path, MaxItems=3, Marker=second["Marker"])
+    assert [u["UserName"] for u in last["Users"]] == users[6:] and last["IsTruncated"] is False
+    assert "Marker" not in last
+    pages = iam.get_paginator("list_users").paginate(PathPrefix=path, PaginationConfig={"PageSize": 2})
+    assert [u["UserName"] for page in pages for u in page["Users"]] == users
+    for bad in ({"MaxItems": 1001}, {"Marker": "not-a-marker"}):  # (botocore itself refuses 0)
+        with pytest.raises(ClientError) as exc:
+            iam.list_users(PathPrefix=path, **bad)
+        assert _code(exc) == ("ValidationError", 400)
+    for user in users:
+        iam.delete_user(UserName=user)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Awaitable, Callable
 
 from pails.api.query_protocol import fields, members, policy_text
 from pails.api.xml import escape, iso8601
+from pails.iam.iam_errors import validation
 from pails.iam.identities import Caller, IdentityService, NewKey
 from pails.meta.iam_models import AccessKey, Group, Role, User
 
@@ -69,8 +71,49 @@ def _new_key_xml(new: NewKey) -> str:
     return f"<AccessKey>{key_xml(new.key, new.user_name, new.secret)}</AccessKey>"
 
 
-def _page(name: str, items: list[str]) -> str:
-    return members(name, items) + "<IsTruncated>false</IsTruncated>"
+_DEFAULT_MAX_ITEMS = 100
+_MAX_ITEMS_LIMIT = 1000
+_MARKER_PREFIX = "pails:"
+
+
+def _page(name: str, items: list[str], p: Params) -> str:
+    """One page of a list, as IAM pages them: at most MaxItems (1 to 1000, default 100) items
+    from Marker on; IsTruncated and the next Marker tell a client (boto3's paginators) to go on.
+    The marker is opaque to clients: the position of the next item."""
+    start = _marker_offset(p.get("Marker"))
+    end = start + _max_items(p.get("MaxItems"))
+    out = members(name, items[start:end])
+    if end < len(items):
+        return out + f"<IsTruncated>true</IsTruncated><Marker>{_marker(end)}</Marker>"
+    return out + "<IsTruncated>false</IsTruncated>"
+
+
+def _max_items(value: str | None) -> int:
+    if value is None:
+        return _DEFAULT_MAX_ITEMS
+    if not value.isdigit() or not 1 <= int(value) <= _MAX_ITEMS_LIMIT:
+        raise validation(
+            f"1 validation error detected: Value '{value}' at 'maxItems' failed to satisfy constraint: "
+            f"Member must have value between 1 and {_MAX_ITEMS_LIMIT}"
+        )
+    return int(value)
+
+
+def _marker(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"{_MARKER_PREFIX}{offset}".encode()).decode()
+
+
+def _marker_offset(value: str | None) -> int:
+    if value is None:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(value.encode()).decode()
+    except (ValueError, UnicodeError):
+        text = ""
+    offset = text.removeprefix(_MARKER_PREFIX)
+    if not text.startswith(_MARKER_PREFIX) or not offset.isdigit():
+        raise validation("Invalid Marker.")
+    return int(offset)
 
 
 # -- users ------------------------------------------------------------------------------------
@@ -87,7 +130,7 @@ async def get_user(svc: IdentityService, caller: Caller, p: Params) -> str:
 
 async def list_users(svc: IdentityService, caller: Caller, p: Params) -> str:
     users = await svc.list_users(caller, p.get("PathPrefix"))
-    return _page("Users", [user_xml(u) for u in users])
+    return _page("Users", [user_xml(u) for u in users], p)
 
 
 async def delete_user(svc: IdentityService, caller: Caller, p: Params) -> None:
@@ -104,7 +147,7 @@ async def create_access_key(svc: IdentityService, caller: Caller, p: Params) -> 
 async def list_access_keys(svc: IdentityService, caller: Caller, p: Params) -> str:
     user, keys = await svc.list_access_keys(caller, p.get("UserName"))
     name = user.name if user else None
-    body = _page("AccessKeyMetadata", [key_xml(k, name) for k in keys])
+    body = _page("AccessKeyMetadata", [key_xml(k, name) for k in keys], p)
     return body + fields({"UserName": name})
 
 
@@ -136,7 +179,7 @@ def _policy_actions(kind: str, name_param: str) -> dict[str, Action]:
 
     async def list_(svc: IdentityService, caller: Caller, p: Params) -> str:
         names = await svc.list_policies(caller, kind, p.get(name_param))
-        return _page("PolicyNames", [escape(n) for n in names])
+        return _page("PolicyNames", [escape(n) for n in names], p)
 
     return {
         f"Put{title}Policy": put,
@@ -156,16 +199,16 @@ async def create_group(svc: IdentityService, caller: Caller, p: Params) -> str:
 
 async def get_group(svc: IdentityService, caller: Caller, p: Params) -> str:
     group, users = await svc.get_group(caller, p.get("GroupName"))
-    return f"<Group>{group_xml(group)}</Group>" + _page("Users", [user_xml(u) for u in users])
+    return f"<Group>{group_xml(group)}</Group>" + _page("Users", [user_xml(u) for u in users], p)
 
 
 async def list_groups(svc: IdentityService, caller: Caller, p: Params) -> str:
-    return _page("Groups", [group_xml(g) for g in await svc.list_groups(caller)])
+    return _page("Groups", [group_xml(g) for g in await svc.list_groups(caller)], p)
 
 
 async def list_groups_for_user(svc: IdentityService, caller: Caller, p: Params) -> str:
     groups = await svc.list_groups_for_user(caller, p.get("UserName"))
-    return _page("Groups", [group_xml(g) for g in groups])
+    return _page("Groups", [group_xml(g) for g in groups], p)
 
 
 async def add_user_to_group(svc: IdentityService, caller: Caller, p: Params) -> None:
@@ -201,7 +244,7 @@ async def get_role(svc: IdentityService, caller: Caller, p: Params) -> str:
 
 async def list_roles(svc: IdentityService, caller: Caller, p: Params) -> str:
     roles = await svc.list_roles(caller, p.get("PathPrefix"))
-    return _page("Roles", [role_xml(r) for r in roles])
+    return _page("Roles", [role_xml(r) for r in roles], p)
 
 
 async def delete_role(svc: IdentityService, caller: Caller, p: Params) -> None:
