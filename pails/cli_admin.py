@@ -176,7 +176,8 @@ def user_create(
 @user_app.command("list")
 def user_list(endpoint: Endpoint = DEFAULT_ENDPOINT, as_json: Json = False) -> None:
     """List the users of your account."""
-    users = _call(_iam(endpoint).list_users)["Users"]
+    pages = _iam(endpoint).get_paginator("list_users").paginate()  # IAM pages 100 users at a time
+    users = _call(lambda: [user for page in pages for user in page["Users"]])
     _print([_user_row(u) for u in users], ["UserName", "UserId", "Arn", "CreateDate"], as_json, "Users")
 
 

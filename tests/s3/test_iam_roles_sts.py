@@ -77,7 +77,8 @@ def test_role_crud(iam):
     got = iam.get_role(RoleName=role)["Role"]
     assert got["AssumeRolePolicyDocument"] == document
     assert got["MaxSessionDuration"] == 7200 and got["Description"] == "d"
-    assert role in [r["RoleName"] for r in iam.list_roles()["Roles"]]
+    everyone = iam.get_paginator("list_roles").paginate()  # other tests' roles too: maybe several pages
+    assert role in [r["RoleName"] for page in everyone for r in page["Roles"]]
     with pytest.raises(ClientError) as exc:
         iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(document))
     assert _code(exc) == ("EntityAlreadyExists", 409)

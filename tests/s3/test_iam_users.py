@@ -40,7 +40,8 @@ def test_create_get_list_delete_user(iam):
     assert created["Path"] == "/team/"
     got = iam.get_user(UserName=user)["User"]
     assert got["UserId"] == created["UserId"]
-    assert user in [u["UserName"] for u in iam.list_users()["Users"]]
+    everyone = iam.get_paginator("list_users").paginate()  # other tests' users too: several pages
+    assert user in [u["UserName"] for page in everyone for u in page["Users"]]
     assert user in [u["UserName"] for u in iam.list_users(PathPrefix="/team/")["Users"]]
     assert user not in [u["UserName"] for u in iam.list_users(PathPrefix="/other/")["Users"]]
     iam.delete_user(UserName=user)
