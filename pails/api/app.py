@@ -165,12 +165,13 @@ class S3Application:
             return await query_api.handle(self.services, service, request, raw_path, raw_query, request_id)
         api = "Unknown"
         ctx: RequestContext | None = None
+        error: S3Error | None = None
         try:
             query = dict(parse_qsl(raw_query, keep_blank_values=True)) if raw_query else {}
             lower = request.lower_headers
             endpoint = resolve(request.method, request.host, raw_path, query, self._domain)
             if "x-amz-copy-source" in lower:
-                endpoint = with_copy_source(endpoint, True)
+                endpoint = with_copy_source(endpoint)
             api = endpoint.operation
             ctx = RequestContext(request, endpoint, request_id, raw_query, query, self.services)
             if "expect" in lower:
@@ -181,32 +182,28 @@ class S3Application:
             unchecked = authorized_now(ctx)
             if unchecked:
                 await authorize(ctx, unchecked)
-            if EXPECTED_OWNER in lower:
+            if EXPECTED_OWNER in lower:  # without the header nothing is checked: no coroutine
                 await check_expected_bucket_owner(ctx)
             response = await HANDLERS[api](ctx)
             response.headers["x-amz-request-id"] = request_id
             response.headers["x-amz-id-2"] = request_id
             if ctx.bytes_in:
                 self.services.metrics.bytes_in.inc(ctx.bytes_in)
-        except S3Error as error:
-            if ctx is not None and error.code == "NoSuchKey":
-                error = await hide_missing_key(ctx, error)
-            resource = ctx.resource if ctx is not None else raw_path
-            response = error_response(error, request_id, resource, request.method == "HEAD")
+        except S3Error as exc:
+            error = await hide_missing_key(ctx, exc) if ctx is not None and exc.code == "NoSuchKey" else exc
         except MetadataUnavailableError as exc:
             log.warning(
                 "metadata unavailable in %s %s (request %s): %s", request.method, raw_path, request_id, exc
             )
-            resource = ctx.resource if ctx is not None else raw_path
-            response = error_response(_METADATA_UNAVAILABLE, request_id, resource, request.method == "HEAD")
+            error = _METADATA_UNAVAILABLE
         except ConnectionResetError:
             raise
         except Exception:
             log.exception("internal error in %s %s (request %s)", request.method, raw_path, request_id)
+            error = S3Error("InternalError")
+        if error is not None:
             resource = ctx.resource if ctx is not None else raw_path
-            response = error_response(
-                S3Error("InternalError"), request_id, resource, request.method == "HEAD"
-            )
+            response = error_response(error, request_id, resource, request.method == "HEAD")
         status = response.status
         self.services.metrics.observe(api, status, time.perf_counter() - started)
         return response

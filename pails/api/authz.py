@@ -147,13 +147,9 @@ def authorized_now(ctx: RequestContext) -> tuple[Access, ...]:
     return accesses
 
 
-async def authorize(ctx: RequestContext, accesses: tuple[Access, ...] | None = None) -> None:
-    """Raise AccessDenied unless every permission the request needs is granted (`accesses`: what
-    `authorized_now` left to check)."""
-    if accesses is None:
-        accesses = authorized_now(ctx)
-    if not accesses:
-        return
+async def authorize(ctx: RequestContext, accesses: tuple[Access, ...]) -> None:
+    """Raise AccessDenied unless every permission in `accesses` (what `authorized_now` left to
+    check) is granted."""
     base = LazyKeys(partial(request_keys, ctx))
     for access in accesses:
         if not await allowed(ctx, access, base):

@@ -222,9 +222,10 @@ def _upload_operation(method: str, query: Container[str]) -> str:
 _COPY_OPERATIONS = {"PutObject": "CopyObject", "UploadPart": "UploadPartCopy"}
 
 
-def with_copy_source(endpoint: Endpoint, has_copy_source: bool) -> Endpoint:
-    """PUT with an x-amz-copy-source header is a copy: the only S3 operations a header selects."""
-    if has_copy_source and endpoint.operation in _COPY_OPERATIONS:
+def with_copy_source(endpoint: Endpoint) -> Endpoint:
+    """The endpoint of a request with an x-amz-copy-source header: a PUT with it is a copy (the
+    only S3 operations a header selects)."""
+    if endpoint.operation in _COPY_OPERATIONS:
         return Endpoint(_COPY_OPERATIONS[endpoint.operation], endpoint.bucket, endpoint.key)
     return endpoint
 
